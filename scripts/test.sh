@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The whole test suite: install, then pytest (which also runs the MindSpore
+# behaviour cases in ../shared/diff when that folder is present).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec .venv/bin/python -m pytest "$@"
