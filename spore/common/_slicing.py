@@ -15,6 +15,12 @@ def check_shape(shape: object, what: str, arg: str = "shape") -> tuple[int, ...]
     Raises:
         ValueError: If a dimension is not an int > 0.
     """
+    if type(shape) is tuple or type(shape) is list:
+        for dim in shape:  # fast path: plain positive ints (the common case)
+            if type(dim) is not int or dim <= 0:
+                break
+        else:
+            return tuple(shape)
     if isinstance(shape, int):
         shape = (shape,)
     if not isinstance(shape, (list, tuple)):

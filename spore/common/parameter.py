@@ -51,6 +51,16 @@ class _Flag:
         setattr(obj, self.private, value)
 
 
+def _raise_flag_type_error(*values: Any) -> None:
+    names = ("requires_grad", "layerwise_parallel", "parallel_optimizer")
+    for flag, value in zip(names, values):
+        if type(value) is not bool:
+            raise TypeError(
+                f"For 'Parameter', the '{flag}' should be bool, but got "
+                f"{type(value).__name__}."
+            )
+
+
 def _tracks_grad(data: torch.Tensor) -> bool:
     return data.is_floating_point() or data.is_complex()
 
@@ -79,6 +89,15 @@ class Parameter(Tensor):
         Parameter (name=z, shape=(), dtype=Float32, requires_grad=True)
     """
 
+    # Per-instance state at its default (see __init__).
+    init_mode: Tensor | None = None
+    sliced = False
+    is_init = False
+    unique = False
+    is_param_ps = False
+    init_in_server = False
+    _inited_param: Parameter | None = None
+
     layerwise_parallel = _Flag(False)
     parallel_optimizer = _Flag(True)
     cache_enable = _Flag(False)
@@ -97,30 +116,23 @@ class Parameter(Tensor):
         if isinstance(default_input, (bool, np.bool_)):
             raise ValueError("For 'Parameter', the 'default_input' can not be a bool.")
         stored_name = _naming.check_parameter_name(name)
-        for flag, value in (
-            ("requires_grad", requires_grad),
-            ("layerwise_parallel", layerwise_parallel),
-            ("parallel_optimizer", parallel_optimizer),
+        if (
+            type(requires_grad) is not bool
+            or type(layerwise_parallel) is not bool
+            or type(parallel_optimizer) is not bool
         ):
-            if not isinstance(value, bool):
-                raise TypeError(
-                    f"For 'Parameter', the '{flag}' should be bool, but got "
-                    f"{type(value).__name__}."
-                )
+            _raise_flag_type_error(requires_grad, layerwise_parallel, parallel_optimizer)
         self.init = None
         self._init_key = None
-        self.init_mode: Tensor | None = None
         self._requires_grad = requires_grad
         self._take_default_input(default_input)
         self._name = stored_name
-        self._layerwise_parallel = layerwise_parallel
-        self._parallel_optimizer = parallel_optimizer
-        self.sliced = False
-        self.is_init = False
-        self._inited_param: Parameter | None = None
-        self.unique = False
-        self.is_param_ps = False
-        self.init_in_server = False
+        # Flags at their class-level defaults are not stored per instance: creating
+        # hundreds of lazy Parameters must stay as cheap as torch's meta tensors.
+        if layerwise_parallel:
+            self._layerwise_parallel = True
+        if not parallel_optimizer:
+            self._parallel_optimizer = False
 
     def _take_default_input(self, value: Any) -> None:
         if isinstance(value, Tensor):
@@ -136,7 +148,8 @@ class Parameter(Tensor):
             self._set_data(value._materialized().detach().clone())
         elif isinstance(value, int):
             self._set_data(torch.tensor(value, dtype=torch.int32))
-        elif isinstance(value, float):
+        elif isinstance(value, float) and not isinstance(value, np.generic):
+            # np.float64 subclasses float, but numpy scalars are a TypeError (2.10).
             self._set_data(torch.tensor(value, dtype=torch.float32))
         elif isinstance(value, (np.ndarray, list)):
             self._set_data(Tensor(value)._materialized())
@@ -367,8 +380,8 @@ class Parameter(Tensor):
         if not (isinstance(init, str) and init == "same"):
             fresh = initializer(init, self._shape, self._dtype)  # validate first
         out = self._copy_state(self._requires_grad)
-        out._layerwise_parallel = self._layerwise_parallel
-        out._parallel_optimizer = self._parallel_optimizer
+        out._layerwise_parallel = self.layerwise_parallel
+        out._parallel_optimizer = self.parallel_optimizer
         out._comm_fusion = self.comm_fusion
         out._cache_enable = self.cache_enable
         out._cache_shape = _copy.copy(self.cache_shape)
@@ -407,7 +420,7 @@ class Parameter(Tensor):
             self._data_as_tensor(),
             self._name,
             self._requires_grad,
-            self._layerwise_parallel,
+            self.layerwise_parallel,
         )
         return (Parameter, args)
 

@@ -31,7 +31,7 @@ def _check_dtype(dtype: Any, what: str = "Tensor") -> None:
         )
 
 
-def _numpy_from_input(input_data: Any) -> np.ndarray:
+def _numpy_from_input(input_data: Any, dtype: mstype.Type | None) -> np.ndarray:
     """Turn list/tuple/scalar/ndarray input into an ndarray with MindSpore's dtypes."""
     if isinstance(input_data, np.ndarray):
         arr = input_data
@@ -43,8 +43,15 @@ def _numpy_from_input(input_data: Any) -> np.ndarray:
                 f"For 'Tensor', the 'input_data' should be a rectangular nested "
                 f"list/tuple of numbers, but got {input_data!r}."
             ) from err
-        # MindSpore 2.x: Python floats (alone or in lists) default to float32.
-        if arr.dtype == np.float64 and isinstance(input_data, (float, list, tuple)):
+        # MindSpore 2.x: Python floats (alone or in lists) default to float32. Not
+        # numpy scalars (np.float64 subclasses float but stays Float64), and not
+        # when a dtype is given (Tensor(0.1, float64) must not round through float32).
+        if (
+            dtype is None
+            and arr.dtype == np.float64
+            and isinstance(input_data, (float, list, tuple))
+            and not isinstance(input_data, np.generic)
+        ):
             arr = arr.astype(np.float32)
     if arr.dtype.kind not in "biufc":
         raise TypeError(
@@ -57,7 +64,12 @@ def _numpy_from_input(input_data: Any) -> np.ndarray:
 def _torch_from_numpy(arr: np.ndarray, dtype: mstype.Type | None) -> torch.Tensor:
     """A new torch tensor (own storage) holding ``arr`` cast like numpy's ``astype``."""
     if dtype is None:
-        return torch.from_numpy(np.array(arr, order="C", copy=True))
+        # torch.from_numpy refuses non-native byte order and numpy's alias types
+        # (np.array(2**63) is ulonglong); the canonical native dtype of the same
+        # kind and size is what torch accepts.
+        native = np.dtype(arr.dtype.newbyteorder("=").str)
+        owned = np.array(arr, native, order="C", copy=True)
+        return torch.from_numpy(owned.view(native))
     if dtype is mstype.bfloat16:
         return torch.from_numpy(np.array(arr, np.float32, order="C")).to(torch.bfloat16)
     return torch.from_numpy(np.array(arr, mstype.dtype_to_nptype(dtype), order="C"))
@@ -139,7 +151,7 @@ class Tensor(TensorOperators):
                 "For 'Tensor', the 'input_data' should be a Tensor, numpy array, list, "
                 f"tuple or number, but got {type(input_data).__name__}."
             )
-        return _torch_from_numpy(_numpy_from_input(input_data), dtype)
+        return _torch_from_numpy(_numpy_from_input(input_data, dtype), dtype)
 
     # ---- state ------------------------------------------------------------------
 
@@ -248,13 +260,21 @@ class Tensor(TensorOperators):
             opt_shard_group: Optimizer-shard group; not supported yet (must be None).
 
         Raises:
-            TypeError: If the tensor is not lazy.
+            TypeError: If the tensor is not lazy, or its `init` is not an Initializer.
             ValueError: If ``shape``/``slice_index`` do not select a block.
         """
         if self.init is None:
             raise TypeError(
                 "For 'init_data', the Tensor should be lazy (created with 'init'), "
                 "but it already holds data."
+            )
+        if not callable(getattr(self.init, "_fill", None)):
+            # MindSpore parity: Tensor(init="ones") is stored, then fails here (2.10:
+            # TypeError, 'str' object is not callable).
+            raise TypeError(
+                "For 'init_data', the 'init' should be an Initializer such as One(), "
+                f"but got {type(self.init).__name__}; build the tensor with "
+                "initializer(init, shape, dtype)."
             )
         if opt_shard_group is not None:
             raise NotImplementedError(
@@ -320,7 +340,11 @@ class Tensor(TensorOperators):
                 f"{type(array).__name__}."
             )
         mstype.from_numpy(array.dtype)  # refuses object/str arrays
-        return cls._wrap(torch.from_numpy(np.ascontiguousarray(array)))
+        contiguous = np.ascontiguousarray(array)
+        # A view as the canonical type (no copy): torch refuses numpy's alias types
+        # such as ulonglong, which np.array(2**63) produces.
+        canonical = contiguous.view(np.dtype(contiguous.dtype.str))
+        return cls._wrap(torch.from_numpy(canonical))
 
     def _values_for_display(self) -> np.ndarray:
         data = self._materialized().detach()
@@ -384,8 +408,12 @@ class Tensor(TensorOperators):
             yield self[i]
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        # numpy 2 trusts __array__ to honour `copy`: np.array(t) (copy=True) must not
+        # hand out the Tensor's own memory; np.asarray(t) (copy=None) may share it.
         values = self._values_for_display()
-        return values if dtype is None else values.astype(dtype)
+        if dtype is not None and values.dtype != np.dtype(dtype):
+            return values.astype(dtype)
+        return values.copy() if copy else values
 
     # ---- printing and pickling -------------------------------------------------
 
