@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -33,9 +33,7 @@ from spore.common._initializer_base import (
     fill_constant,
 )
 from spore.common._initializer_structured import Dirac, Identity, Orthogonal, Sparse
-
-if TYPE_CHECKING:
-    from spore.common.tensor import Tensor
+from spore.common.tensor import Tensor
 
 __all__ = [  # the public names; _INITIALIZER_ALIAS is MindSpore's private table
     "Constant", "Dirac", "HeNormal", "HeUniform", "Identity", "Initializer", "Normal",
@@ -440,6 +438,12 @@ class VarianceScaling(_Builtin):
 
 def _check_shape(shape: Any) -> Shape | None:
     """``initializer``'s shape rules: list -> tuple, number -> 1-tuple, ints > 0."""
+    if type(shape) is tuple or type(shape) is list:
+        for value in shape:  # fast path: plain positive ints (the common case)
+            if type(value) is not int or value <= 0:
+                break
+        else:
+            return tuple(shape)
     if isinstance(shape, list):
         shape = tuple(shape)
     elif isinstance(shape, numbers.Number):
@@ -486,9 +490,7 @@ def initializer(
         >>> float(initializer("ones", (2, 3)).init_data().asnumpy().sum())
         6.0
     """
-    from spore.common.tensor import Tensor  # tensor.py imports this module lazily too
-
-    if not isinstance(init, (Tensor, numbers.Number, str, Initializer)):
+    if not isinstance(init, (str, Initializer, Tensor, numbers.Number)):
         raise TypeError(
             f"For 'initializer', the 'init' should be a Tensor, number, str or "
             f"Initializer instance, but got {type(init).__name__}."
@@ -519,4 +521,4 @@ def initializer(
             f"For 'initializer', 'shape' is required when 'init' is not a Tensor, "
             f"but got None with {type(init).__name__}."
         )
-    return Tensor(dtype=dtype, shape=checked, init=init)
+    return Tensor._lazy(checked, dtype, init)

@@ -169,6 +169,21 @@ class Tensor(TensorOperators):
         self.init = init
         self._init_key = key
 
+    @classmethod
+    def _lazy(cls, shape: tuple[int, ...], dtype: Any, init: Any) -> Tensor:
+        """A lazy Tensor from an already checked shape (``initializer``'s fast path).
+
+        Raises:
+            ValueError: If ``dtype`` is None.
+            TypeError: If ``dtype`` is not a spore number type.
+        """
+        if dtype is None:
+            raise ValueError("For 'initializer', the 'dtype' should not be None.")
+        _check_dtype(dtype, "initializer")
+        out = Tensor.__new__(Tensor)
+        out._set_lazy(shape, dtype, init, _seed.next_init_key())
+        return out
+
     def _materialized(self) -> torch.Tensor:
         """The torch data, materialising a lazy tensor first."""
         if self._data is None:
