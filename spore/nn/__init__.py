@@ -1,0 +1,61 @@
+"""Networks (MindSpore's ``mindspore.nn``): ``Cell``, layers, containers, losses."""
+
+from spore.nn.cell import Cell as Cell
+from spore.nn.layer import GELU as GELU
+from spore.nn.layer import AvgPool2d as AvgPool2d
+from spore.nn.layer import BatchNorm1d as BatchNorm1d
+from spore.nn.layer import BatchNorm2d as BatchNorm2d
+from spore.nn.layer import CellList as CellList
+from spore.nn.layer import Conv2d as Conv2d
+from spore.nn.layer import Dense as Dense
+from spore.nn.layer import Dropout as Dropout
+from spore.nn.layer import Embedding as Embedding
+from spore.nn.layer import Flatten as Flatten
+from spore.nn.layer import LayerNorm as LayerNorm
+from spore.nn.layer import MaxPool2d as MaxPool2d
+from spore.nn.layer import ReLU as ReLU
+from spore.nn.layer import SequentialCell as SequentialCell
+from spore.nn.layer import Sigmoid as Sigmoid
+from spore.nn.layer import Softmax as Softmax
+from spore.nn.layer import Tanh as Tanh
+from spore.nn.layer import get_activation as get_activation
+from spore.nn.loss import L1Loss as L1Loss
+from spore.nn.loss import LossBase as LossBase
+from spore.nn.loss import MSELoss as MSELoss
+from spore.nn.loss import SoftmaxCrossEntropyWithLogits as SoftmaxCrossEntropyWithLogits
+
+# ---- optimizers (spore/nn/optim/) and wrappers (spore/nn/wrap/) --------------------
+# Owned by other modules; the lead adds their imports and __all__ entries here.
+
+__all__ = [
+    "AvgPool2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Cell",
+    "CellList",
+    "Conv2d",
+    "Dense",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "GELU",
+    "L1Loss",
+    "LayerNorm",
+    "LossBase",
+    "MSELoss",
+    "MaxPool2d",
+    "ReLU",
+    "SequentialCell",
+    "Sigmoid",
+    "Softmax",
+    "SoftmaxCrossEntropyWithLogits",
+    "Tanh",
+    "get_activation",
+]
+
+# Training wrappers (spore/nn/wrap/), appended by their module's author.
+from spore.nn.wrap import TrainOneStepCell as TrainOneStepCell  # noqa: E402
+from spore.nn.wrap import WithEvalCell as WithEvalCell  # noqa: E402
+from spore.nn.wrap import WithLossCell as WithLossCell  # noqa: E402
+
+__all__ += ["TrainOneStepCell", "WithEvalCell", "WithLossCell"]
