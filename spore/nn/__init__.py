@@ -24,10 +24,36 @@ from spore.nn.loss import LossBase as LossBase
 from spore.nn.loss import MSELoss as MSELoss
 from spore.nn.loss import SoftmaxCrossEntropyWithLogits as SoftmaxCrossEntropyWithLogits
 
-# ---- optimizers (spore/nn/optim/) and wrappers (spore/nn/wrap/) --------------------
-# Owned by other modules; the lead adds their imports and __all__ entries here.
+from spore.nn.optim import SGD as SGD
+from spore.nn.optim import Adam as Adam
+from spore.nn.optim import AdamWeightDecay as AdamWeightDecay
+from spore.nn.optim import CosineDecayLR as CosineDecayLR
+from spore.nn.optim import ExponentialDecayLR as ExponentialDecayLR
+from spore.nn.optim import InverseDecayLR as InverseDecayLR
+from spore.nn.optim import LearningRateSchedule as LearningRateSchedule
+from spore.nn.optim import Momentum as Momentum
+from spore.nn.optim import NaturalExpDecayLR as NaturalExpDecayLR
+from spore.nn.optim import Optimizer as Optimizer
+from spore.nn.optim import PolynomialDecayLR as PolynomialDecayLR
+from spore.nn.optim import WarmUpLR as WarmUpLR
+from spore.nn.optim import exponential_decay_lr as exponential_decay_lr
+from spore.nn.optim import piecewise_constant_lr as piecewise_constant_lr
 
 __all__ = [
+    "SGD",
+    "Adam",
+    "AdamWeightDecay",
+    "CosineDecayLR",
+    "ExponentialDecayLR",
+    "InverseDecayLR",
+    "LearningRateSchedule",
+    "Momentum",
+    "NaturalExpDecayLR",
+    "Optimizer",
+    "PolynomialDecayLR",
+    "WarmUpLR",
+    "exponential_decay_lr",
+    "piecewise_constant_lr",
     "AvgPool2d",
     "BatchNorm1d",
     "BatchNorm2d",
