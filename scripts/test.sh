@@ -3,5 +3,5 @@
 # behaviour cases in ../shared/diff when that folder is present).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh "test,demo"  # demo extras too: the CLI tests train briefly
 exec .venv/bin/python -m pytest "$@"

@@ -6,6 +6,7 @@ Public import paths mirror MindSpore's: ``from spore import Tensor, Parameter``,
 
 from spore import common as common
 from spore import context as context
+from spore import ops as ops
 from spore.common import dtype as dtype
 from spore.common.dtype import bool_ as bool_
 from spore.common.dtype import int8 as int8
@@ -67,6 +68,12 @@ from spore.context import get_ps_context as get_ps_context
 from spore.context import reset_auto_parallel_context as reset_auto_parallel_context
 from spore.context import set_auto_parallel_context as set_auto_parallel_context
 from spore.context import set_ps_context as set_ps_context
+from spore.ops import grad as grad
+from spore.ops import value_and_grad as value_and_grad
+from spore.train.model import Model as Model
+from spore.train.serialization import load_checkpoint as load_checkpoint
+from spore.train.serialization import load_param_into_net as load_param_into_net
+from spore.train.serialization import save_checkpoint as save_checkpoint
 
 # MindSpore 2.x also exports `mindspore.bool`; importing it by that name would
 # shadow the builtin inside this module, so it is attached instead.
@@ -75,6 +82,7 @@ globals()['bool'] = bool_
 __version__ = "0.1.0"
 
 __all__ = [
+    "Model",
     "ParallelMode",
     "Parameter",
     "ParameterTuple",
@@ -103,6 +111,7 @@ __all__ = [
     "get_ps_context",
     "get_py_obj_dtype",
     "get_seed",
+    "grad",
     "half",
     "int16",
     "int32",
@@ -114,10 +123,14 @@ __all__ = [
     "intp",
     "lazy_init",
     "list_",
+    "load_checkpoint",
+    "load_param_into_net",
     "number",
     "number_type",
+    "ops",
     "pytype_to_dtype",
     "reset_auto_parallel_context",
+    "save_checkpoint",
     "set_auto_parallel_context",
     "set_ps_context",
     "set_seed",
@@ -138,4 +151,5 @@ __all__ = [
     "uintc",
     "uintp",
     "ushort",
+    "value_and_grad",
 ]

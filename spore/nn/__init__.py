@@ -80,8 +80,8 @@ __all__ = [
 ]
 
 # Training wrappers (spore/nn/wrap/), appended by their module's author.
-from spore.nn.wrap import TrainOneStepCell as TrainOneStepCell  # noqa: E402
-from spore.nn.wrap import WithEvalCell as WithEvalCell  # noqa: E402
-from spore.nn.wrap import WithLossCell as WithLossCell  # noqa: E402
+from spore.nn.wrap import TrainOneStepCell as TrainOneStepCell
+from spore.nn.wrap import WithEvalCell as WithEvalCell
+from spore.nn.wrap import WithLossCell as WithLossCell
 
 __all__ += ["TrainOneStepCell", "WithEvalCell", "WithLossCell"]

@@ -3,9 +3,9 @@
 
 All three use ``auto_prefix=False``, so the wrapped network's Parameters keep their
 names: a checkpoint of ``TrainOneStepCell(WithLossCell(net, loss), opt)`` names the
-weights ``conv1.weight`` and the optimizer state ``global_step``, ``moments.conv1.weight``
-(no ``network.``/``optimizer.`` prefixes), while the paths from ``parameters_and_names``
-are ``optimizer.global_step`` and so on.
+weights ``conv1.weight`` and the optimizer state ``global_step``,
+``moments.conv1.weight`` (no ``network.``/``optimizer.`` prefixes), while the
+paths from ``parameters_and_names`` are ``optimizer.global_step`` and so on.
 
 Note [one-step fast path]: ``TrainOneStepCell.construct`` runs the network once under
 autograd and asks ``torch.autograd.grad`` for the gradients of the loss with respect
@@ -187,7 +187,8 @@ class TrainOneStepCell(Cell):
         >>> train = nn.TrainOneStepCell(nn.WithLossCell(net, nn.MSELoss()), opt)
         >>> [p.name for p in train.get_parameters()][:3]
         ['weight', 'bias', 'global_step']
-        >>> x, y = Tensor(np.ones((4, 3), np.float32)), Tensor(np.zeros((4, 2), np.float32))
+        >>> x = Tensor(np.ones((4, 3), np.float32))
+        >>> y = Tensor(np.zeros((4, 2), np.float32))
         >>> train(x, y).shape
         ()
     """
@@ -253,7 +254,8 @@ class TrainOneStepCell(Cell):
         if self.return_grad:
             names = [param.name for param in self.weights]
             return loss, {
-                name: Tensor._wrap(grad) for name, grad in zip(names, grads)
+                name: Tensor._wrap(grad)
+                for name, grad in zip(names, grads, strict=True)
             }
         return loss
 
@@ -270,7 +272,7 @@ class TrainOneStepCell(Cell):
         )
         if len(targets) == len(leaves) and all(g is not None for g in found):
             return found
-        by_leaf = {id(t): g for t, g in zip(targets, found)}
+        by_leaf = {id(t): g for t, g in zip(targets, found, strict=True)}
         out = []
         for leaf in leaves:
             grad = by_leaf.get(id(leaf))
