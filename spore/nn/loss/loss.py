@@ -42,7 +42,9 @@ class LossBase(Cell):
         data = _validate.to_torch(x, "x", self.cls_name)
         if isinstance(weights, (Tensor, torch.Tensor)):
             weights = _validate.to_torch(weights, "weights", self.cls_name)
-        data = data * weights
+            data = data * weights
+        elif weights != 1.0:  # skip a no-op multiply: it costs a kernel each way
+            data = data * weights
         if self.reduction == "mean":
             data = data.mean()
         elif self.reduction == "sum":
@@ -83,6 +85,12 @@ class SoftmaxCrossEntropyWithLogits(LossBase):
 
     def construct(self, logits: Any, labels: Any) -> Tensor:
         logits_t, labels_t = self._pair(logits, labels)
+        if logits_t.dim() == 2:
+            # One fused torch kernel (classes on dim 1, as MindSpore's 2-D logits).
+            target = labels_t.long() if self.sparse else labels_t.to(logits_t.dtype)
+            return _validate.wrap(
+                F.cross_entropy(logits_t, target, reduction=self.reduction)
+            )
         log_probs = F.log_softmax(logits_t, dim=-1)
         if self.sparse:
             nll = -log_probs.gather(-1, labels_t.long().unsqueeze(-1)).squeeze(-1)
