@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import spore
 from spore import cli
 from spore.examples import digits_demo
 
@@ -53,6 +54,25 @@ def test_demo_trains_prints_and_saves_the_plot(
     assert "conv1.weight  (32, 1, 3, 3)   Float32  True" in out
     assert "trainable parameters: 53,002 in 8 tensors" in out
     assert "held-out accuracy:" in out
+
+
+def test_demo_checkpoint_reloads_into_a_fresh_network_with_the_same_accuracy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    out_dir = tmp_path / "demo"
+    status = cli.main(
+        ["demo", "--epochs", "1", "--limit", "200", "--out", str(out_dir), "--no-progress"]
+    )
+    out = capsys.readouterr().out
+    saved = spore.load_checkpoint(str(out_dir / "digits.ckpt"))
+    assert status == 0
+    assert sorted(saved) == sorted(
+        ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias",
+         "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]
+    )  # fmt: skip
+    assert "reloaded into a fresh network" in out and "the same" in out
 
 
 def test_demo_progress_bar_goes_to_stderr(

@@ -260,11 +260,19 @@ def _run(
     accuracy = model.eval(test_data)["accuracy"]
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    # TODO(checkpoints, a later issue): save a checkpoint here
-    # (spore.save_checkpoint(net, str(out_dir / "digits.ckpt"))), load it into a
-    # fresh DigitsCNN (spore.load_checkpoint + spore.load_param_into_net), evaluate
-    # that network on test_data and confirm it gives the same accuracy; print it in
-    # the summary.
+    # The trained weights go to a checkpoint and come back into a fresh network,
+    # which must classify the held-out images exactly as well.
+    ckpt = out_dir / "digits.ckpt"
+    spore.save_checkpoint(net, str(ckpt))
+    fresh = DigitsCNN()
+    param_not_load, _ = spore.load_param_into_net(fresh, spore.load_checkpoint(str(ckpt)))
+    if param_not_load:
+        raise RuntimeError(f"the checkpoint {ckpt} lacks {param_not_load}")
+    reloaded = Model(fresh, loss_fn, metrics={"accuracy"}).eval(test_data)["accuracy"]
+    if reloaded != accuracy:
+        raise RuntimeError(
+            f"the network reloaded from {ckpt} scores {reloaded:.4f}, not {accuracy:.4f}"
+        )
 
     plot = out_dir / "digits_training.png"
     save_plot(history, plot)
@@ -279,13 +287,17 @@ def _run(
         f"  training time:        {train_seconds:.1f} s ({epochs} epoch"
         f"{'' if epochs == 1 else 's'}); "
         f"total {seconds:.1f} s\n"
-        f"  plot:                 {plot}"
+        f"  plot:                 {plot}\n"
+        f"  checkpoint:           {ckpt} (reloaded into a fresh network: "
+        f"{100 * reloaded:.2f}%, the same)"
     )
     return {
         "accuracy": accuracy,
         "seconds": seconds,
         "trainable": trainable,
         "plot": plot,
+        "checkpoint": ckpt,
+        "reloaded_accuracy": reloaded,
     }
 
 
