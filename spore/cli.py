@@ -1,6 +1,7 @@
 """The ``spore`` command.
 
 spore demo [--epochs N] [--limit N] [--out DIR] ...   train a CNN on digits
+spore demo --nproc 2 [...]                           the same, data parallel
 spore seed                                           the seed document's examples
 """
 
@@ -24,6 +25,14 @@ def _build_parser() -> argparse.ArgumentParser:
         "Model, print the parameter table and a summary, and save a plot.",
     )
     digits_demo.add_arguments(demo)
+    # ---- data parallel (issue 5) ----
+    demo.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="ranks on this machine; above 1, train data-parallel through "
+        "torch.distributed.run (gloo on CPU, NCCL on GPU)",
+    )
     commands.add_parser(
         "seed", help="print the four examples of the seed document (r1.3)"
     )
@@ -35,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
+        if args.nproc > 1:  # data parallel (issue 5)
+            from spore.examples import train_data_parallel
+
+            return train_data_parallel.launch_demo(args)
         from spore.examples import digits_demo
 
         return digits_demo.run_from_args(args)

@@ -97,6 +97,9 @@ class Parameter(Tensor):
     is_param_ps = False
     init_in_server = False
     _inited_param: Parameter | None = None
+    # A declared sharding (MindSpore's layout tuple, e.g. spore.parallel.Layout),
+    # set by spore.parallel.set_layout or a layer's shard(); None: not sharded.
+    _layout: tuple | None = None
 
     layerwise_parallel = _Flag(False)
     parallel_optimizer = _Flag(True)
@@ -254,28 +257,47 @@ class Parameter(Tensor):
         A Parameter that already holds data is returned unchanged.
 
         Args:
-            layout: None for the whole tensor, or MindSpore's layout tuple
-                ``(dev_mat, tensor_map, slice_shape, ...)`` (at least 6 items).
+            layout: None for the whole tensor (or, when a layout was declared
+                with ``spore.parallel.set_layout`` or a layer's ``shard``, this
+                rank's slice under it), or MindSpore's layout tuple
+                ``(dev_mat, tensor_map, slice_shape, ...)`` (at least 6 items;
+                ``spore.parallel.Layout`` is one). The slice is computed alone
+                and equals the same block of the unsharded tensor, bit for bit.
             set_sliced: The value of ``sliced`` after slicing.
 
         Raises:
             TypeError: If ``layout`` is not a tuple.
-            ValueError: If ``layout`` is too short or does not fit the shape.
+            ValueError: If ``layout`` is too short, does not fit the shape, or its
+                device matrix does not match the torch.distributed world size.
+        """
+        return self._init_data_for_rank(layout, set_sliced, None)
+
+    def _init_data_for_rank(
+        self, layout: Any, set_sliced: bool, rank: int | None
+    ) -> Parameter:
+        """`init_data` for ``rank`` (None: this process's rank in torch.distributed).
+
+        With ``layout`` None, a layout declared on the Parameter (``_layout``)
+        is used, and the result is sliced. See Note [sharded init].
         """
         if self.init is None:
             return self
         if self._inited_param is not None:
             return self._inited_param
+        if layout is None and self._layout is not None:
+            layout, set_sliced = self._layout, True
         if layout is None:
             self._materialize_block((0,) * self.ndim, self._shape)
         else:
-            offsets, block = self._check_layout(layout)
+            offsets, block = self._check_layout(layout, rank)
             self._materialize_block(offsets, block)
             self.sliced = set_sliced
         self.init_mode = None
         return self
 
-    def _check_layout(self, layout: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    def _check_layout(
+        self, layout: Any, rank: int | None = None
+    ) -> tuple[tuple[int, ...], tuple[int, ...]]:
         if not isinstance(layout, tuple):
             raise TypeError(
                 "For 'Parameter.init_data', the 'layout' should be a tuple, but got "
@@ -287,8 +309,20 @@ class Parameter(Tensor):
                 f"(dev_mat, tensor_map, slice_shape, ...), but got {len(layout)}."
             )
         dev_mat, tensor_map, slice_shape = layout[0], layout[1], tuple(layout[2])
+        if rank is None:
+            rank = _global_rank()
+            world = _world_size()
+            devices = 1
+            for d in dev_mat:
+                devices *= d
+            if world is not None and devices != world:
+                raise ValueError(
+                    f"For 'Parameter.init_data', the layout's device matrix "
+                    f"{list(dev_mat)} has {devices} devices, but the world size is "
+                    f"{world} (Parameter '{self._name}')."
+                )
         offsets, block = _slicing.offsets_from_layout(
-            self._shape, dev_mat, tensor_map, _global_rank()
+            self._shape, dev_mat, tensor_map, rank
         )
         if block != slice_shape:
             raise ValueError(
@@ -436,6 +470,12 @@ def _global_rank() -> int:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank()
     return 0
+
+
+def _world_size() -> int | None:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_world_size()
+    return None
 
 
 class ParameterTuple(tuple):

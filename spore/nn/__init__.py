@@ -23,7 +23,6 @@ from spore.nn.loss import L1Loss as L1Loss
 from spore.nn.loss import LossBase as LossBase
 from spore.nn.loss import MSELoss as MSELoss
 from spore.nn.loss import SoftmaxCrossEntropyWithLogits as SoftmaxCrossEntropyWithLogits
-
 from spore.nn.optim import SGD as SGD
 from spore.nn.optim import Adam as Adam
 from spore.nn.optim import AdamWeightDecay as AdamWeightDecay
@@ -85,3 +84,8 @@ from spore.nn.wrap import WithEvalCell as WithEvalCell
 from spore.nn.wrap import WithLossCell as WithLossCell
 
 __all__ += ["TrainOneStepCell", "WithEvalCell", "WithLossCell"]
+
+# Data parallel (issue 5): the gradient reducer TrainOneStepCell uses.
+from spore.nn.wrap import DistributedGradReducer as DistributedGradReducer  # noqa: E402
+
+__all__ += ["DistributedGradReducer"]

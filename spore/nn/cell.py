@@ -464,6 +464,30 @@ class Cell:
             cell.add_flags(**flags)
         return self
 
+    def set_comm_fusion(self, fusion_type: int, recurse: bool = True) -> Cell:
+        """Give every trainable Parameter the gradient fusion id ``fusion_type``.
+
+        Data parallel all-reduces the gradients of Parameters with one id together
+        (0: each alone); see ``nn.DistributedGradReducer``.
+
+        Raises:
+            TypeError: If ``fusion_type`` is not an int.
+            ValueError: If ``fusion_type`` is negative.
+        """
+        if isinstance(fusion_type, bool) or not isinstance(fusion_type, int):
+            raise TypeError(
+                "For 'set_comm_fusion', the 'fusion_type' should be int, but got "
+                f"{type(fusion_type).__name__}."
+            )
+        if fusion_type < 0:
+            raise ValueError(
+                f"For 'set_comm_fusion', the 'fusion_type' should be >= 0, but got "
+                f"{fusion_type}."
+            )
+        for param in self.trainable_params(recurse):
+            param.comm_fusion = fusion_type
+        return self
+
     def get_flags(self) -> dict[str, Any]:
         return dict(self._mindspore_flags)
 

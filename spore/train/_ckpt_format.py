@@ -28,8 +28,9 @@ import os
 import sys
 import zlib
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, Protocol
 
 import torch
 
@@ -48,6 +49,8 @@ _MAX_NAME_BYTES = 1 << 20
 _MAX_TYPE_BYTES = 64
 _MAX_NDIM = 64
 _READ_STEP = 1 << 30  # Linux moves at most ~2 GiB per read/write call
+_PIECE = 16 << 20  # large tensors are read in pieces of this size ...
+_READ_THREADS = 4  # ... by up to this many threads
 
 # MindSpore r1.x spelled the unsigned types "Uint8"...; names match case-insensitively.
 _NUMBER_TYPES = (
@@ -129,7 +132,11 @@ def string_entry(name: str, value: str) -> WriteEntry:
     return WriteEntry(name, STR_TYPE, (0,), memoryview(value.encode("utf-32-le")))
 
 
-def write_checkpoint(out: BinaryIO, entries: Iterable[WriteEntry], crc: bool) -> None:
+class Writable(Protocol):
+    def write(self, data: Any, /) -> Any: ...
+
+
+def write_checkpoint(out: Writable, entries: Iterable[WriteEntry], crc: bool) -> None:
     """Write ``entries`` as MindSpore writes them; append the CRC trailer if ``crc``.
 
     A tensor over `SLICE_SIZE_BYTES` becomes consecutive same-tag entries, each with
@@ -381,8 +388,9 @@ def _finish_record(record: Record, cursor: _Cursor) -> None:
     record.shape, record.dtype = shape, dtype
 
 
-def read_index(path: str) -> Index:
-    """Read the headers of ``path``: every parameter's name, shape, dtype and chunks.
+def read_index(fd: int, path: str) -> Index:
+    """Read the headers of the open file ``fd``: every parameter's name, shape,
+    dtype and chunks (``path`` names the file in errors).
 
     Consecutive entries with one tag are one chunked tensor. A tag seen again
     after other entries is a new parameter that replaces the first (MindSpore).
@@ -390,29 +398,27 @@ def read_index(path: str) -> Index:
     Raises:
         CkptFormatError: If the file is not a well-formed checkpoint.
     """
-    with open(path, "rb") as file:
-        fd = file.fileno()
-        size = os.fstat(fd).st_size
-        payload_len, crc = size, None
-        if size >= CRC_TRAILER_LEN:
-            tail = os.pread(fd, CRC_TRAILER_LEN, size - CRC_TRAILER_LEN)
-            if tail.startswith(CRC_MARKER):
-                payload_len = size - CRC_TRAILER_LEN
-                crc = int.from_bytes(tail[len(CRC_MARKER) :], "big")
-        cursor = _Cursor(fd, path, payload_len)
-        records: list[Record] = []
-        for tag, dims, type_name, offset, length in _entries(cursor):
-            last = records[-1] if records else None
-            if last is not None and last.name == tag:
-                if (last.dims, last.type_name) != (tuple(dims), type_name):
-                    raise cursor.error(f"the chunks of parameter '{tag}' disagree")
-                last.chunks.append((offset, length))
-                continue
-            if last is not None:
-                _finish_record(last, cursor)
-            records.append(Record(tag, tuple(dims), type_name, [(offset, length)]))
-        if records:
-            _finish_record(records[-1], cursor)
+    size = os.fstat(fd).st_size
+    payload_len, crc = size, None
+    if size >= CRC_TRAILER_LEN:
+        tail = os.pread(fd, CRC_TRAILER_LEN, size - CRC_TRAILER_LEN)
+        if tail.startswith(CRC_MARKER):
+            payload_len = size - CRC_TRAILER_LEN
+            crc = int.from_bytes(tail[len(CRC_MARKER) :], "big")
+    cursor = _Cursor(fd, path, payload_len)
+    records: list[Record] = []
+    for tag, dims, type_name, offset, length in _entries(cursor):
+        last = records[-1] if records else None
+        if last is not None and last.name == tag:
+            if (last.dims, last.type_name) != (tuple(dims), type_name):
+                raise cursor.error(f"the chunks of parameter '{tag}' disagree")
+            last.chunks.append((offset, length))
+            continue
+        if last is not None:
+            _finish_record(last, cursor)
+        records.append(Record(tag, tuple(dims), type_name, [(offset, length)]))
+    if records:
+        _finish_record(records[-1], cursor)
     seen: set[str] = set()
     duplicates = []
     for record in records:
@@ -425,7 +431,13 @@ def read_index(path: str) -> Index:
 def _pread_into(fd: int, view: memoryview, offset: int, path: str) -> None:
     done = 0
     while done < len(view):
-        count = os.preadv(fd, [view[done : done + _READ_STEP]], offset + done)
+        part = view[done : done + _READ_STEP]
+        if hasattr(os, "preadv"):
+            count = os.preadv(fd, [part], offset + done)
+        else:  # pragma: no cover - platforms without preadv: one extra copy
+            data = os.pread(fd, len(part), offset + done)
+            count = len(data)
+            part[:count] = data
         if count <= 0:
             raise CkptFormatError(
                 f"The checkpoint file '{path}' ended while reading it (it was "
@@ -434,46 +446,68 @@ def _pread_into(fd: int, view: memoryview, offset: int, path: str) -> None:
         done += count
 
 
-def read_tensor(fd: int, record: Record, path: str) -> torch.Tensor | str:
-    """The values of ``record``: a new tensor filled straight from the file."""
-    if record.dtype is None:
-        raw = bytearray(record.nbytes)
-        _read_chunks(fd, record, memoryview(raw), path)
+def read_values(fd: int, records: list[Record], path: str) -> list[torch.Tensor | str]:
+    """The values of ``records``: new tensors filled straight from the file.
+
+    Each tensor is allocated once (``torch.empty``) and the file's bytes are read
+    into its memory; large reads are split into `_PIECE`-sized reads spread over
+    a few threads (the copy out of the page cache is the cost of a warm load).
+    """
+    _require_little_endian()
+    if hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)  # larger read-ahead
+    values: list[torch.Tensor | str] = []
+    strings: list[tuple[int, bytearray]] = []
+    jobs: list[tuple[memoryview, int]] = []
+    for record in records:
+        if record.dtype is None:
+            raw = bytearray(record.nbytes)
+            strings.append((len(values), raw))
+            values.append("")
+            dest = memoryview(raw)
+        else:
+            out = torch.empty(record.shape, dtype=mstype.to_torch(record.dtype))
+            values.append(out)
+            dest = memoryview(out.reshape(-1).view(torch.uint8).numpy())
+        position = 0
+        for offset, length in record.chunks:
+            for start in range(0, length, _PIECE):
+                size = min(_PIECE, length - start)
+                jobs.append(
+                    (dest[position + start : position + start + size], offset + start)
+                )
+            position += length
+    total = sum(len(view) for view, _ in jobs)
+    workers = min(_READ_THREADS, os.cpu_count() or 1)
+    if workers > 1 and total >= 4 * _PIECE:
+        with ThreadPoolExecutor(workers, thread_name_prefix="spore-ckpt-read") as pool:
+            list(pool.map(lambda job: _pread_into(fd, job[0], job[1], path), jobs))
+    else:
+        for view, offset in jobs:
+            _pread_into(fd, view, offset, path)
+    for record, value in zip(records, values, strict=True):
+        if record.dtype is mstype.bool_ and isinstance(value, torch.Tensor):
+            raw_bytes = value.view(torch.uint8)
+            if raw_bytes.numel() and int(raw_bytes.max()) > 1:
+                value.copy_(raw_bytes != 0)  # torch assumes bool bytes are 0 or 1
+    for position, raw in strings:
         try:
-            return raw.decode("utf-32-le")
+            values[position] = raw.decode("utf-32-le")
         except UnicodeDecodeError as err:
             raise CkptFormatError(
                 f"The checkpoint file '{path}' is corrupted: the string "
-                f"'{record.name}' is not valid UTF-32."
+                f"'{records[position].name}' is not valid UTF-32."
             ) from err
-    _require_little_endian()
-    out = torch.empty(record.shape, dtype=mstype.to_torch(record.dtype))
-    if record.nbytes:
-        raw_view = out.reshape(-1).view(torch.uint8).numpy()
-        _read_chunks(fd, record, memoryview(raw_view), path)
-        if record.dtype is mstype.bool_ and raw_view.max() > 1:
-            raw_view[...] = raw_view != 0  # torch assumes bool bytes are 0 or 1
-    return out
+    return values
 
 
-def _read_chunks(fd: int, record: Record, dest: memoryview, path: str) -> None:
-    position = 0
-    for offset, length in record.chunks:
-        _pread_into(fd, dest[position : position + length], offset, path)
-        position += length
-
-
-def payload_crc(path: str, payload_len: int) -> int:
+def payload_crc(fd: int, payload_len: int, path: str) -> int:
     """CRC-32 of the first ``payload_len`` bytes, streamed in 8 MiB blocks."""
-    block = bytearray(8 << 20)
-    view = memoryview(block)
-    crc = 0
-    with open(path, "rb", buffering=0) as file:
-        remaining = payload_len
-        while remaining:
-            count = file.readinto(view[: min(len(block), remaining)])
-            if not count:
-                raise CkptFormatError(f"The checkpoint file '{path}' ends early.")
-            crc = zlib.crc32(view[:count], crc)
-            remaining -= count
+    block = memoryview(bytearray(8 << 20))
+    crc = offset = 0
+    while offset < payload_len:
+        view = block[: min(len(block), payload_len - offset)]
+        _pread_into(fd, view, offset, path)
+        crc = zlib.crc32(view, crc)
+        offset += len(view)
     return crc

@@ -329,6 +329,7 @@ class Model:
                 f"but got {initial_epoch}."
             )
         check_dataset(train_dataset, "train_dataset", what, epoch - initial_epoch)
+        _context._check_parameter_broadcast(what)  # data parallel (issue 5)
         callback_list = CallbackList(check_callbacks(callbacks, what))
         if dataset_sink_mode:
             _sink_warning(what)

@@ -357,34 +357,36 @@ def _selector(
 
 
 def _load_ckpt(path: str, selected: Callable[[str], bool], crc_check: bool) -> dict:
-    index = _ckpt_format.read_index(path)
-    if crc_check:
-        if index.crc is None:
+    # One open file for the headers and the data: a concurrent save renames a new
+    # file over the path, and this load keeps reading the file it indexed.
+    with open(path, "rb") as file:
+        fd = file.fileno()
+        index = _ckpt_format.read_index(fd, path)
+        if crc_check:
+            if index.crc is None:
+                warnings.warn(
+                    f"For 'load_checkpoint', the checkpoint file '{path}' has no CRC "
+                    "trailer, so crc_check could not verify it.",
+                    stacklevel=3,
+                )
+            elif _ckpt_format.payload_crc(fd, index.payload_len, path) != index.crc:
+                raise ValueError(
+                    f"For 'load_checkpoint', the checkpoint file '{path}' failed its "
+                    "CRC check: the file is corrupted."
+                )
+        if index.duplicates:
             warnings.warn(
-                f"For 'load_checkpoint', the checkpoint file '{path}' has no CRC "
-                "trailer, so crc_check could not verify it.",
+                f"For 'load_checkpoint', the checkpoint file '{path}' holds the names "
+                f"{sorted(set(index.duplicates))} more than once; the later entries "
+                "win.",
                 stacklevel=3,
             )
-        elif _ckpt_format.payload_crc(path, index.payload_len) != index.crc:
-            raise ValueError(
-                f"For 'load_checkpoint', the checkpoint file '{path}' failed its CRC "
-                "check: the file is corrupted."
-            )
-    if index.duplicates:
-        warnings.warn(
-            f"For 'load_checkpoint', the checkpoint file '{path}' holds the names "
-            f"{sorted(set(index.duplicates))} more than once; the later entries win.",
-            stacklevel=3,
-        )
-    records: dict[str, _ckpt_format.Record] = {}
-    for record in index.records:
-        if selected(record.name):
-            records[record.name] = record
-    values: dict[str, Any] = {}
-    with open(path, "rb") as file:
-        for name, record in records.items():
-            values[name] = _ckpt_format.read_tensor(file.fileno(), record, path)
-    return values
+        records: dict[str, _ckpt_format.Record] = {}
+        for record in index.records:
+            if selected(record.name):
+                records[record.name] = record
+        values = _ckpt_format.read_values(fd, list(records.values()), path)
+    return dict(zip(records, values, strict=True))
 
 
 def load_checkpoint(

@@ -18,8 +18,14 @@ import pytest
 import torch
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-from spore import Parameter, Tensor, load_checkpoint, load_param_into_net, nn
-from spore import save_checkpoint
+from spore import (
+    Parameter,
+    Tensor,
+    load_checkpoint,
+    load_param_into_net,
+    nn,
+    save_checkpoint,
+)
 from spore.train import _ckpt_format
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared/fixtures/mindspore-ckpt"
@@ -33,6 +39,11 @@ FILES = sorted(MANIFEST["files"])
 pytestmark = pytest.mark.skipif(
     not FILES, reason="the MindSpore checkpoint fixtures are not beside this checkout"
 )
+
+
+def _index(path: str) -> _ckpt_format.Index:
+    with open(path, "rb") as file:
+        return _ckpt_format.read_index(file.fileno(), path)
 
 
 def _raw(value: Parameter) -> bytes:
@@ -78,7 +89,7 @@ def test_legacy_r1x_dims_zero_reads_as_a_0d_tensor() -> None:
 
 
 def test_chunked_fixture_is_one_tensor_from_four_entries() -> None:
-    index = _ckpt_format.read_index(str(FIXTURES / "chunked.ckpt"))
+    index = _index(str(FIXTURES / "chunked.ckpt"))
     big = index.records[0]
     loaded = _load_fixture("chunked.ckpt")
     assert len(big.chunks) == 4
@@ -131,7 +142,7 @@ def test_lenet_fixture_loads_into_a_spore_lenet() -> None:
     assert torch.equal(net.fc3.bias.to_torch(), params["fc3.bias"].to_torch())
 
 
-# ---- an independent parse with protobuf, from a descriptor built here -------------
+# ---- an independent parse with protobuf, from a descriptor built here ----------------
 
 
 def _checkpoint_class() -> Any:

@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import save_file
 
 from spore import Tensor, load_checkpoint, save_checkpoint
-from spore.train import _ckpt_format
+from spore.train import _ckpt_format, _ckpt_writer
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared/fixtures/mindspore-ckpt"
 MIXED = FIXTURES / "mixed_dtypes.ckpt"
@@ -274,6 +274,19 @@ def test_failed_save_keeps_the_previous_file_and_removes_the_temporary(
         save_checkpoint({"w": Tensor([2.0])}, str(path))
     assert path.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["model.ckpt"]
+
+
+def test_writes_split_into_many_system_calls_give_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = {"a": Tensor.from_torch(torch.arange(300.0)), "b": Tensor([1, 2, 3])}
+    save_checkpoint(values, str(tmp_path / "plain.ckpt"), crc_check=True)
+    monkeypatch.setattr(_ckpt_writer, "_MAX_SYSCALL", 7)  # partial writev batches
+    monkeypatch.setattr(_ckpt_writer, "_GATHER_BYTES", 5)
+    monkeypatch.setattr(_ckpt_writer, "_WRITEBACK_BYTES", 3)
+    save_checkpoint(values, str(tmp_path / "split.ckpt"), crc_check=True)
+    split = (tmp_path / "split.ckpt").read_bytes()
+    assert split == (tmp_path / "plain.ckpt").read_bytes()
 
 
 def test_checkpoint_modules_use_no_pickle() -> None:

@@ -15,9 +15,15 @@ import numpy as np
 import pytest
 import torch
 
-from spore import Parameter, Tensor, load_checkpoint, load_param_into_net, nn
+from spore import (
+    Parameter,
+    Tensor,
+    load_checkpoint,
+    load_param_into_net,
+    nn,
+    save_checkpoint,
+)
 from spore import dtype as mstype
-from spore import save_checkpoint
 from spore.train import _ckpt_format, wait_async_save
 
 ALL_DTYPES = [
@@ -38,6 +44,11 @@ ALL_DTYPES = [
     mstype.complex128,
 ]
 SHAPES = [(), (0,), (0, 3), (2, 3)]
+
+
+def _index(path: str) -> _ckpt_format.Index:
+    with open(path, "rb") as file:
+        return _ckpt_format.read_index(file.fileno(), path)
 
 
 def _values(dtype: mstype.Type, shape: tuple[int, ...]) -> torch.Tensor:
@@ -86,7 +97,7 @@ def test_every_dtype_and_shape_round_trips(
 def test_empty_tensor_is_written_not_dropped(tmp_path: Path) -> None:
     path = tmp_path / "t.ckpt"
     save_checkpoint({"e": Tensor.from_torch(torch.empty(0)), "w": Tensor([1.0])}, path)
-    index = _ckpt_format.read_index(str(path))
+    index = _index(str(path))
     assert [(r.name, r.shape, r.nbytes) for r in index.records] == [
         ("e", (0,), 0),
         ("w", (1,), 4),
@@ -102,7 +113,7 @@ def test_large_tensor_is_chunked_and_read_back(
     data = torch.randn(50, 40, dtype=torch.float64)
     path = tmp_path / "big.ckpt"
     save_checkpoint({"big": Tensor.from_torch(data), "tail": Tensor([1])}, str(path))
-    index = _ckpt_format.read_index(str(path))
+    index = _index(str(path))
     loaded = load_checkpoint(str(path))
     assert len(index.records[0].chunks) == -(-data.numel() * 8 // 999)
     assert torch.equal(loaded["big"].to_torch(), data)
@@ -144,7 +155,7 @@ def test_choice_func_selects_what_is_saved(tmp_path: Path) -> None:
     assert list(load_checkpoint(str(path))) == ["fc.weight", "fc.bias"]
 
 
-# ---- append_dict -------------------------------------------------------------------
+# ---- append_dict ---------------------------------------------------------------------
 
 
 def test_append_dict_types_follow_mindspore(tmp_path: Path) -> None:
@@ -188,7 +199,7 @@ def test_append_dict_value_of_wrong_type_is_a_type_error(tmp_path: Path) -> None
     assert not (tmp_path / "a.ckpt").exists()
 
 
-# ---- argument errors ---------------------------------------------------------------
+# ---- argument errors -----------------------------------------------------------------
 
 
 def test_save_obj_of_wrong_type_is_a_type_error(tmp_path: Path) -> None:
@@ -299,7 +310,7 @@ def test_nothing_left_after_filtering_is_a_value_error(three: str) -> None:
     assert True
 
 
-# ---- crc ---------------------------------------------------------------------------
+# ---- crc -----------------------------------------------------------------------------
 
 
 def test_crc_trailer_is_written_and_verified(tmp_path: Path) -> None:
@@ -330,7 +341,7 @@ def test_crc_check_without_trailer_warns(tmp_path: Path) -> None:
     assert list(loaded) == ["w"]
 
 
-# ---- load_param_into_net ------------------------------------------------------------
+# ---- load_param_into_net -------------------------------------------------------------
 
 
 def test_load_param_into_net_returns_both_lists_and_warns(tmp_path: Path) -> None:
@@ -443,7 +454,7 @@ def test_load_checkpoint_with_net_loads_into_it(tmp_path: Path) -> None:
     assert torch.equal(target.fc.bias.to_torch(), params["fc.bias"].to_torch())
 
 
-# ---- async ----------------------------------------------------------------------------
+# ---- async ---------------------------------------------------------------------------
 
 
 def test_async_save_writes_a_snapshot_while_the_caller_goes_on(
@@ -490,7 +501,7 @@ def test_load_waits_for_an_async_save_of_the_same_file(tmp_path: Path) -> None:
     assert loaded["w"].asnumpy().tolist() == [3.0]
 
 
-# ---- streaming memory -------------------------------------------------------------------
+# ---- streaming memory ----------------------------------------------------------------
 
 _PEAK_SCRIPT = textwrap.dedent(
     """

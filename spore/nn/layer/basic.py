@@ -103,6 +103,15 @@ class Dense(Cell):
             out = self.activation(out)
         return out
 
+    def shard(self, in_strategy: Any, parameter_plan: Any = None) -> Any:
+        """Declare the weight layouts from a MindSpore-style strategy; return self.
+
+        See `spore.parallel.shard` for the strategy forms.
+        """
+        from spore.parallel.shard import shard  # the processes layer, loaded on use
+
+        return shard(self, in_strategy, parameter_plan)
+
     def extend_repr(self) -> str:
         text = f"input_channels={self.in_channels}, output_channels={self.out_channels}"
         text += f", has_bias={self.has_bias}"

@@ -99,6 +99,15 @@ class Embedding(Cell):
         self.use_one_hot, self.dtype, self.padding_idx = use_one_hot, dtype, padding_idx
         self.embedding_table = table
 
+    def shard(self, in_strategy: Any, parameter_plan: Any = None) -> Any:
+        """Declare the weight layouts from a MindSpore-style strategy; return self.
+
+        See `spore.parallel.shard` for the strategy forms.
+        """
+        from spore.parallel.shard import shard  # the processes layer, loaded on use
+
+        return shard(self, in_strategy, parameter_plan)
+
     def construct(self, ids: Any) -> Tensor:
         data = _validate.to_torch(ids, "ids", self.cls_name)
         if data.is_floating_point() or data.is_complex():

@@ -239,12 +239,26 @@ class TrainOneStepCell(Cell):
         self.return_grad = return_grad
         self.weights_name = [param.name for param in weights]
         self.parallel_mode = _context.get_auto_parallel_context("parallel_mode")
-        # TODO(data parallel, a later issue): in DATA_PARALLEL / HYBRID_PARALLEL
-        # this becomes a DistributedGradReducer(weights, mean, degree).
-        self.reducer_flag = False
+        # ---- data parallel (issue 5) --------------------------------------------
+        # DATA_PARALLEL / HYBRID_PARALLEL: gradients are all-reduced by a
+        # DistributedGradReducer (armed before each backward pass, so buckets are
+        # reduced while it runs) and the first call broadcasts the Parameters from
+        # rank 0 when parameter_broadcast is set. Imported here, not at the top:
+        # spore.nn works without the process layer (DESIGN.md).
+        self.reducer_flag = _context._is_data_parallel()
+        self._broadcast_pending = self.reducer_flag
         self.grad_reducer: Callable[[Any], Any] = _identity_reducer
+        if self.reducer_flag:
+            from spore.nn.wrap.grad_reducer import DistributedGradReducer
+
+            self.grad_reducer = DistributedGradReducer(
+                weights, mean=_context.get_auto_parallel_context("gradients_mean")
+            )
+        # ---- end data parallel ----------------------------------------------------
 
     def construct(self, *inputs: Any) -> Any:
+        if self.reducer_flag:  # data parallel (issue 5)
+            self._prepare_data_parallel()
         with torch.enable_grad():
             loss = self.network(*inputs)
         grads = self._weight_grads(loss)
@@ -254,10 +268,22 @@ class TrainOneStepCell(Cell):
         if self.return_grad:
             names = [param.name for param in self.weights]
             return loss, {
-                name: Tensor._wrap(grad)
+                # Reduced gradients are views of the reducer's reused buffers.
+                name: Tensor._wrap(grad.clone() if self.reducer_flag else grad)
                 for name, grad in zip(names, grads, strict=True)
             }
         return loss
+
+    def _prepare_data_parallel(self) -> None:
+        """Broadcast once (first step), then arm the reducer for this backward."""
+        if self._broadcast_pending:
+            from spore.parallel._broadcast import parameter_broadcast
+
+            parameter_broadcast(self)
+            self._broadcast_pending = False
+        prepare = getattr(self.grad_reducer, "prepare_for_backward", None)
+        if prepare is not None:
+            prepare()
 
     def _weight_grads(self, loss: Any) -> tuple[torch.Tensor, ...]:
         """d(loss)/d(weights) as torch tensors, in ``weights`` order. See Note

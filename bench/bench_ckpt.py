@@ -1,0 +1,311 @@
+"""Checkpoint save and load: spore ``.ckpt`` against ``safetensors``.
+
+Two cases: ~1 GiB of float32 in 200 tensors ("many"), and one 2.5 GiB float32
+tensor in one file ("one-big", which exercises tensors and files over 2 GiB and
+the 512 MiB chunking). Every measurement runs in a fresh process (so the peak RSS
+is its own: VmHWM after a reset, minus the RSS before the operation), the median
+of ``--repeat`` runs is reported.
+
+- save: spore ``save_checkpoint`` (temporary file, fsync, rename) against
+  ``safetensors.torch.save_file`` (no fsync) and ``save_file`` + fsync.
+- load: spore ``load_checkpoint`` (reads every byte into new tensors) against
+  ``safetensors.torch.load_file`` and ``safe_open(...).get_tensor`` (both map the
+  file: no copy), each followed by touching the values so that lazily mapped
+  pages are really read: "page" touches one byte per 4 KiB page, "sum" reads
+  every value (a float sum per tensor).
+- cache: "warm" (the file was just written) and, if this process may write
+  ``/proc/sys/vm/drop_caches`` (root), "cold" (page cache dropped before the run).
+
+``ratio`` is safetensors' time / spore's time for the same case, operation, touch
+and cache (> 1: spore is faster). MindSpore's own save/load run only where
+``mindspore`` imports.
+
+    python bench/bench_ckpt.py [--scale 1.0] [--repeat 3] [--dir /tmp] [--no-cold]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # spore from this tree
+
+GIB = 1024**3
+CASES = {
+    # name: (number of tensors, bytes per tensor at scale 1)
+    "many": (200, GIB // 200),
+    "one-big": (1, int(2.5 * GIB)),
+}
+
+
+def _elements(case: str, scale: float) -> list[int]:
+    count, nbytes = CASES[case]
+    return [max(1, int(nbytes * scale) // 4)] * count
+
+
+# ---- worker (runs in a fresh process) ------------------------------------------------
+
+
+def _status(field: str) -> int:
+    with open("/proc/self/status") as status:
+        line = next(x for x in status if x.startswith(field + ":"))
+    return int(line.split()[1]) * 1024
+
+
+def _reset_peak() -> int:
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        pass
+    return _status("VmRSS")
+
+
+def _touch(tensors: list[torch.Tensor], mode: str) -> float:
+    total = 0.0
+    for tensor in tensors:
+        flat = tensor.reshape(-1)
+        if mode == "page":
+            total += float(flat.view(torch.uint8)[::4096].sum())
+        else:
+            total += float(flat.sum())
+    return total
+
+
+def _save(impl: str, path: str, tensors: dict[str, torch.Tensor]) -> None:
+    if impl == "spore.ckpt":
+        from spore import Tensor, save_checkpoint
+
+        save_checkpoint({k: Tensor.from_torch(v) for k, v in tensors.items()}, path)
+    elif impl in ("safetensors", "safetensors+fsync"):
+        from safetensors.torch import save_file
+
+        save_file(tensors, path)
+        if impl == "safetensors+fsync":
+            fd = os.open(path, os.O_RDONLY)
+            os.fsync(fd)
+            os.close(fd)
+    elif impl == "mindspore.ckpt":
+        import mindspore as ms  # type: ignore[import-not-found]
+
+        ms.save_checkpoint(
+            [{"name": k, "data": ms.Tensor(v.numpy())} for k, v in tensors.items()],
+            path,
+        )
+    else:
+        raise ValueError(impl)
+
+
+def _load(impl: str, path: str) -> tuple[list[torch.Tensor], Any]:
+    if impl == "spore.ckpt":
+        from spore import load_checkpoint
+
+        loaded = load_checkpoint(path)
+        return [p.to_torch() for p in loaded.values()], loaded
+    if impl == "safetensors.load_file":
+        from safetensors.torch import load_file
+
+        loaded = load_file(path)
+        return list(loaded.values()), loaded
+    if impl == "safetensors.safe_open":
+        from safetensors import safe_open
+
+        with safe_open(path, framework="pt") as file:
+            tensors = [file.get_tensor(k) for k in file.keys()]
+        return tensors, None
+    if impl == "mindspore.ckpt":
+        import mindspore as ms  # type: ignore[import-not-found]
+
+        loaded = ms.load_checkpoint(path)
+        return [torch.from_numpy(p.asnumpy()) for p in loaded.values()], loaded
+    raise ValueError(impl)
+
+
+def worker(args: argparse.Namespace) -> None:
+    # One thread: the sums of the "sum" touch must not wait on a busy second core.
+    torch.set_num_threads(1)
+    # Imported before the clock starts, for every implementation alike.
+    import safetensors.torch  # noqa: F401
+
+    import spore  # noqa: F401
+
+    if args.op == "save":
+        sizes = _elements(args.case, args.scale)
+        tensors = {
+            f"layer{i}.weight": torch.full((n,), i / 7.0) for i, n in enumerate(sizes)
+        }
+        base = _reset_peak()
+        start = time.perf_counter()
+        _save(args.impl, args.path, tensors)
+        seconds = time.perf_counter() - start
+        nbytes = sum(t.nbytes for t in tensors.values())
+    else:
+        base = _reset_peak()
+        start = time.perf_counter()
+        tensors_list, keep = _load(args.impl, args.path)
+        _touch(tensors_list, args.touch)
+        seconds = time.perf_counter() - start
+        nbytes = sum(t.nbytes for t in tensors_list)
+        del keep
+    peak = _status("VmHWM") - base
+    print(json.dumps({"seconds": seconds, "bytes": nbytes, "peak": peak}))
+
+
+# ---- driver --------------------------------------------------------------------------
+
+
+def _drop_caches() -> bool:
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as control:
+            control.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def _run(op: str, impl: str, case: str, path: str, scale: float, touch: str) -> dict:
+    command = [sys.executable, __file__, "--worker", "--op", op, "--impl", impl]
+    command += ["--case", case, "--path", path, "--scale", str(scale), "--touch", touch]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RuntimeError(f"{op} {impl} {case} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _median(runs: list[dict]) -> dict:
+    return {
+        "seconds": statistics.median(r["seconds"] for r in runs),
+        "bytes": runs[0]["bytes"],
+        "peak": max(r["peak"] for r in runs),
+    }
+
+
+def _mindspore_available() -> bool:
+    probe = subprocess.run(
+        [sys.executable, "-c", "import mindspore"], capture_output=True, check=False
+    )
+    return probe.returncode == 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--dir", default="/tmp")
+    parser.add_argument("--no-cold", action="store_true")
+    parser.add_argument("--cases", default="many,one-big")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--op", help=argparse.SUPPRESS)
+    parser.add_argument("--impl", help=argparse.SUPPRESS)
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--path", help=argparse.SUPPRESS)
+    parser.add_argument("--touch", default="page", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return
+
+    cases = args.cases.split(",")
+    need = 2.2 * max(sum(_elements(c, args.scale)) * 4 for c in cases)
+    free = shutil.disk_usage(args.dir).free
+    if free < need:
+        sys.exit(f"need {need / GIB:.1f} GiB free in {args.dir}, have {free / GIB:.1f}")
+    have_ms = _mindspore_available()
+    cold_ok = not args.no_cold and _drop_caches()
+    workdir = Path(args.dir) / f"spore_bench_ckpt_{os.getpid()}"
+    workdir.mkdir()
+    savers = ["spore.ckpt", "safetensors", "safetensors+fsync"]
+    loaders = ["spore.ckpt", "safetensors.load_file", "safetensors.safe_open"]
+    if have_ms:
+        savers.append("mindspore.ckpt")
+        loaders.append("mindspore.ckpt")
+    rows: list[tuple[str, str, str, str, str, dict]] = []
+    try:
+        for case in cases:
+            files = {
+                "ckpt": str(workdir / "m.ckpt"),
+                "st": str(workdir / "m.safetensors"),
+            }
+            for impl in savers:
+                target = (
+                    files["st"] if impl.startswith("safetensors") else files["ckpt"]
+                )
+                if impl == "mindspore.ckpt":
+                    target = str(workdir / "ms.ckpt")
+                runs = []
+                for _ in range(args.repeat):
+                    for leftover in workdir.iterdir():
+                        leftover.chmod(0o600)
+                        leftover.unlink()
+                    os.sync()  # earlier writeback must not slow this run
+                    runs.append(_run("save", impl, case, target, args.scale, "-"))
+                rows.append((case, "save", impl, "-", "-", _median(runs)))
+            # the files of the last save of each format stay for the loads
+            _run("save", "spore.ckpt", case, files["ckpt"], args.scale, "-")
+            _run("save", "safetensors", case, files["st"], args.scale, "-")
+            for cache in ["warm", "cold"] if cold_ok else ["warm"]:
+                for touch in ["page", "sum"]:
+                    for impl in loaders:
+                        path = files["ckpt"] if impl == "spore.ckpt" else files["st"]
+                        if impl == "mindspore.ckpt":
+                            path = str(workdir / "ms.ckpt")
+                        runs = []
+                        for _ in range(args.repeat):
+                            if cache == "cold":
+                                _drop_caches()
+                            runs.append(
+                                _run("load", impl, case, path, args.scale, touch)
+                            )
+                        rows.append((case, "load", impl, touch, cache, _median(runs)))
+            for leftover in workdir.iterdir():
+                leftover.chmod(0o600)
+                leftover.unlink()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    _print_table(rows, args, have_ms, cold_ok)
+
+
+def _print_table(
+    rows: list, args: argparse.Namespace, have_ms: bool, cold: bool
+) -> None:
+    spore_time = {
+        (c, op, t, k): r["seconds"]
+        for c, op, impl, t, k, r in rows
+        if impl == "spore.ckpt"
+    }
+    print(f"scale {args.scale}, median of {args.repeat}, torch {torch.__version__}")
+    if not have_ms:
+        print("MindSpore is not importable here: its rows are skipped.")
+    if not cold:
+        print("Cold-cache rows skipped (cannot write /proc/sys/vm/drop_caches).")
+    print()
+    print(
+        "| case | op | implementation | touch | cache | s | GB/s | peak RSS MiB ",
+        end="",
+    )
+    print("| ratio |")
+    print("|---|---|---|---|---|---:|---:|---:|---:|")
+    for case, op, impl, touch, cache, r in rows:
+        ref = spore_time[(case, op, touch, cache)]
+        ratio = "-" if impl == "spore.ckpt" else f"{r['seconds'] / ref:.2f}x"
+        print(
+            f"| {case} | {op} | {impl} | {touch} | {cache} | {r['seconds']:.3f} | "
+            f"{r['bytes'] / r['seconds'] / 1e9:.2f} | {r['peak'] / 2**20:.0f} | "
+            f"{ratio} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""Sliced checkpoints: per-rank files + strategy, merging, N -> M resharding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import spore
+from spore import Parameter, Tensor, nn
+from spore.parallel import init_params, shard
+from spore.parallel._layout import Layout
+from spore.parallel.checkpoint import (
+    build_searched_strategy,
+    load_distributed_checkpoint,
+    merge_sliced_parameter,
+    save_sliced_checkpoint,
+    save_strategy,
+)
+
+
+def _net(world: int, seed: int):
+    """Column-parallel Dense, row-parallel Dense and a vocab-split Embedding."""
+    spore.set_seed(seed)
+    spore.set_auto_parallel_context(parallel_mode="semi_auto_parallel")
+    net = nn.SequentialCell([nn.Dense(8, 12), nn.Dense(12, 8), nn.Embedding(16, 4)])
+    spore.reset_auto_parallel_context()
+    if world > 1:
+        shard(net[0], ((1, 1), (world, 1)), world=world)
+        shard(net[1], ((1, world), (1, world)), world=world)
+        shard(net[2], ((world, 1),), world=world)
+    return net
+
+
+def _reference(seed: int) -> dict[str, np.ndarray]:
+    net = _net(1, seed)
+    init_params(net)
+    return {p.name: p.asnumpy().copy() for p in net.get_parameters()}
+
+
+def _save_ranks(tmp_path, world: int, seed: int, fmt: str = "ckpt") -> list[str]:
+    files = []
+    for rank in range(world):
+        net = _net(world, seed)
+        init_params(net, rank=rank, world=world)
+        files.append(save_sliced_checkpoint(net, tmp_path, rank=rank, format=fmt))
+    return files
+
+
+@pytest.mark.parametrize(("n", "m"), [(2, 1), (1, 2), (2, 4), (4, 2), (4, 1), (2, 2)])
+def test_resharding_round_trip(tmp_path, n, m):
+    expected = _reference(seed=7)
+    files = _save_ranks(tmp_path, n, seed=7)
+    strategy = str(tmp_path / "strategy.json") if n > 1 else None
+    for rank in range(m):
+        net = _net(m, seed=99)  # other values, still lazy: the load must replace them
+        missing = load_distributed_checkpoint(
+            net, files, train_strategy_filename=strategy, rank=rank
+        )
+        assert missing == []
+        for p in net.get_parameters():
+            layout = spore.parallel.get_layout(p)
+            if layout is None:
+                assert np.array_equal(p.asnumpy(), expected[p.name])
+                continue
+            block = tuple(
+                slice(o, o + s)
+                for o, s in zip(layout.offsets(rank), layout.slice_shape)
+            )
+            assert p.shape == layout.slice_shape and p.sliced
+            assert np.array_equal(p.asnumpy(), expected[p.name][block])
+
+
+def test_resharding_from_safetensors(tmp_path):
+    expected = _reference(seed=3)
+    files = _save_ranks(tmp_path, 2, seed=3, fmt="safetensors")
+    net = _net(1, seed=5)
+    load_distributed_checkpoint(
+        net, files, train_strategy_filename=tmp_path / "strategy.json"
+    )
+    assert all(
+        np.array_equal(p.asnumpy(), expected[p.name]) for p in net.get_parameters()
+    )
+
+
+def test_a_rank_reads_only_the_source_slices_it_overlaps(tmp_path, monkeypatch):
+    files = _save_ranks(tmp_path, 4, seed=7)
+    import spore.parallel.checkpoint as ckpt
+
+    reads = []
+    original = ckpt._read
+    monkeypatch.setattr(
+        ckpt,
+        "_read",
+        lambda path, name, fmt: reads.append((path, name)) or original(path, name, fmt),
+    )
+    net = _net(2, seed=1)
+    load_distributed_checkpoint(
+        net, files, train_strategy_filename=tmp_path / "strategy.json", rank=1
+    )
+    weight = net[0].weight.name  # rows 6..11 of 12 live in source ranks 2 and 3
+    assert sorted(p for p, n in reads if n == weight) == [files[2], files[3]]
+
+
+def test_strategy_file_round_trip(tmp_path):
+    net = _net(2, seed=1)
+    save_strategy(net, tmp_path / "s.json")
+    got = build_searched_strategy(tmp_path / "s.json")
+    assert got[net[0].weight.name] == spore.parallel.get_layout(net[0].weight)
+    assert set(got) == {
+        p.name for p in net.get_parameters() if spore.parallel.get_layout(p)
+    }
+
+
+def test_bad_strategy_file_is_a_value_error(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text("{}")
+    with pytest.raises(ValueError, match=r"is not a strategy file"):
+        build_searched_strategy(path)
+    assert True
+
+
+def _slices(values: np.ndarray, layout: Layout, name: str = "w") -> list[Parameter]:
+    out = []
+    for rank in range(layout.device_num):
+        block = tuple(
+            slice(o, o + s) for o, s in zip(layout.offsets(rank), layout.slice_shape)
+        )
+        out.append(Parameter(Tensor(values[block].copy()), name=name))
+    return out
+
+
+def test_merge_sliced_parameter_with_a_2d_block_strategy():
+    full = np.arange(32, dtype=np.float32).reshape(4, 8)
+    layout = Layout.create((4, 8), [2, 2], [1, 0])
+    merged = merge_sliced_parameter(_slices(full, layout), {"w": layout})
+    assert merged.name == "w" and np.array_equal(merged.asnumpy(), full)
+
+
+def test_merge_sliced_parameter_takes_mindspores_tuple():
+    full = np.arange(32, dtype=np.float32).reshape(4, 8)
+    layout = Layout.create((4, 8), [2], [-1, 0])
+    merged = merge_sliced_parameter(_slices(full, layout), {"w": layout.to_tuple()})
+    assert np.array_equal(merged.asnumpy(), full)
+
+
+def test_merge_without_strategy_concatenates_axis_0():
+    parts = [
+        Parameter(Tensor(np.full((2, 4), i, np.float32)), name="w") for i in range(4)
+    ]
+    assert merge_sliced_parameter(parts).shape == (8, 4)
+
+
+@pytest.mark.parametrize(
+    ("args", "exc", "match"),
+    [
+        (((),), TypeError, r"should be a list"),
+        (([],), ValueError, r"is empty"),
+        (([Parameter(Tensor([1.0]), name="a"), Parameter(Tensor([1.0]), name="b")],),
+         ValueError, r"one name"),
+        (([Parameter(Tensor([[1.0]]), name="a"), Parameter(Tensor([1.0]), name="a")],),
+         ValueError, r"rank and trailing shape"),
+        (([Parameter(Tensor([1.0]), name="a")], {"b": Layout.create((1,), [1], [-1])}),
+         KeyError, r"not in the strategy"),
+        (([Parameter(Tensor([1.0, 2.0]), name="a")], {"a": Layout.create((4,), [2], [0])}),
+         ValueError, r"needs 2 slices"),
+    ],
+)  # fmt: skip
+def test_merge_errors(args, exc, match):
+    with pytest.raises(exc, match=match):
+        merge_sliced_parameter(*args)
+    assert True
+
+
+def test_missing_parameters_are_reported_or_refused(tmp_path):
+    files = _save_ranks(tmp_path, 1, seed=7)
+    net = nn.SequentialCell([nn.Dense(8, 12), nn.Dense(2, 2)])
+    net[1].weight.name = "extra.weight"
+    missing = load_distributed_checkpoint(net, files)
+    assert "extra.weight" in missing
+    with pytest.raises(ValueError, match=r"are in none of the checkpoints"):
+        load_distributed_checkpoint(net, files, strict_load=True)
