@@ -68,6 +68,9 @@ from spore.context import get_ps_context as get_ps_context
 from spore.context import reset_auto_parallel_context as reset_auto_parallel_context
 from spore.context import set_auto_parallel_context as set_auto_parallel_context
 from spore.context import set_ps_context as set_ps_context
+from spore.parallel.checkpoint import build_searched_strategy as build_searched_strategy
+from spore.parallel.checkpoint import load_distributed_checkpoint as load_distributed_checkpoint
+from spore.parallel.checkpoint import merge_sliced_parameter as merge_sliced_parameter
 from spore.ops import grad as grad
 from spore.ops import value_and_grad as value_and_grad
 from spore.train.model import Model as Model
@@ -82,6 +85,9 @@ globals()['bool'] = bool_
 __version__ = "0.1.0"
 
 __all__ = [
+    "build_searched_strategy",
+    "load_distributed_checkpoint",
+    "merge_sliced_parameter",
     "Model",
     "ParallelMode",
     "Parameter",
