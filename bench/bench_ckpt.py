@@ -181,7 +181,7 @@ def _run(op: str, impl: str, case: str, path: str, scale: float, touch: str) -> 
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode:
         raise RuntimeError(f"{op} {impl} {case} failed:\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(str(done.stdout).strip().splitlines()[-1])
 
 
 def _median(runs: list[dict]) -> dict:
@@ -200,7 +200,7 @@ def _mindspore_available() -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dir", default="/tmp")

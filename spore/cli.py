@@ -3,6 +3,7 @@
 spore demo [--epochs N] [--limit N] [--out DIR] ...   train a CNN on digits
 spore demo --nproc 2 [...]                           the same, data parallel
 spore seed                                           the seed document's examples
+spore ckpt show|convert|diff ...                     inspect, convert, diff checkpoints
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ def _build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "seed", help="print the four examples of the seed document (r1.3)"
     )
+    # ---- checkpoints (issue 4) ----
+    from spore import _cli_ckpt
+
+    _cli_ckpt.add_parser(commands)
     return parser
 
 
@@ -51,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from spore.examples import digits_demo
 
         return digits_demo.run_from_args(args)
+    if args.command == "ckpt":  # checkpoints (issue 4)
+        from spore import _cli_ckpt
+
+        return _cli_ckpt.run(args)
     if args.command == "seed":
         from spore.examples import seed_examples
 

@@ -3,7 +3,9 @@
 from spore.train import callback as callback
 from spore.train import metrics as metrics
 from spore.train.callback import Callback as Callback
+from spore.train.callback import CheckpointConfig as CheckpointConfig
 from spore.train.callback import LossMonitor as LossMonitor
+from spore.train.callback import ModelCheckpoint as ModelCheckpoint
 from spore.train.callback import ProgressBar as ProgressBar
 from spore.train.callback import RunContext as RunContext
 from spore.train.metrics import Accuracy as Accuracy
@@ -18,10 +20,12 @@ from spore.train.serialization import wait_async_save as wait_async_save
 __all__ = [
     "Accuracy",
     "Callback",
+    "CheckpointConfig",
     "Loss",
     "LossMonitor",
     "Metric",
     "Model",
+    "ModelCheckpoint",
     "ProgressBar",
     "RunContext",
     "callback",

@@ -122,9 +122,9 @@ def tensor_entry(name: str, data: torch.Tensor) -> WriteEntry:
     if data.device.type != "cpu":
         data = data.cpu()
     data = data.detach().contiguous()
-    raw = data.reshape(-1).view(torch.uint8).numpy()
+    raw = data.reshape(-1).view(torch.uint8).numpy().data  # a memoryview, no copy
     dims = tuple(int(d) for d in data.shape)
-    return WriteEntry(name, str(mstype.from_torch(data.dtype)), dims, memoryview(raw))
+    return WriteEntry(name, str(mstype.from_torch(data.dtype)), dims, raw)
 
 
 def string_entry(name: str, value: str) -> WriteEntry:
@@ -468,7 +468,7 @@ def read_values(fd: int, records: list[Record], path: str) -> list[torch.Tensor 
         else:
             out = torch.empty(record.shape, dtype=mstype.to_torch(record.dtype))
             values.append(out)
-            dest = memoryview(out.reshape(-1).view(torch.uint8).numpy())
+            dest = out.reshape(-1).view(torch.uint8).numpy().data
         position = 0
         for offset, length in record.chunks:
             for start in range(0, length, _PIECE):

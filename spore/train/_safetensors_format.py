@@ -15,7 +15,10 @@ safetensors alone cannot carry goes into the string metadata, so a ``.ckpt`` and
   and bytes in sorted-name order.
 
 Loading maps the file (``safe_open``): tensors share the file's pages, copy on
-write, so a load costs no copy and no memory beyond the pages touched.
+write, so a load costs no copy and no memory beyond the pages touched. The price:
+a tool that rewrites the file in place (``cp new old``) changes or truncates what
+those tensors read; spore's own saves rename a new file over the old one, which
+leaves the mapped pages intact.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ def _crc(names: list[str], tensors: dict[str, torch.Tensor]) -> int:
     crc = 0
     for name in sorted(names):
         crc = zlib.crc32(name.encode("utf-8"), crc)
-        crc = zlib.crc32(tensors[name].reshape(-1).view(torch.uint8).numpy(), crc)
+        raw = tensors[name].reshape(-1).view(torch.uint8).numpy().data
+        crc = zlib.crc32(raw, crc)
     return crc
 
 

@@ -398,12 +398,14 @@ def load_checkpoint(
     choice_func: Callable[[str], bool] | None = None,
     crc_check: bool = False,
     format: str = "ckpt",
-) -> dict[str, Parameter | str]:
+) -> dict[str, Any]:
     """Load a ``.ckpt`` (or ``.safetensors``) file into a dict of Parameters.
 
     The file is read entry by entry straight into each tensor's memory, so a load
     needs no more memory than the tensors it returns, and files or tensors over
-    2 GiB work. ``.safetensors`` files are memory-mapped (copy on write).
+    2 GiB work. ``.safetensors`` files are memory-mapped (copy on write): the
+    Parameters read the file's pages, so the file must not be rewritten in place
+    while they live (spore's saves replace a file by renaming, which is safe).
 
     Args:
         ckpt_file_name: The file, ending with ``.ckpt`` (``.safetensors``).

@@ -119,6 +119,18 @@ def test_large_tensor_is_chunked_and_read_back(
     assert torch.equal(loaded["big"].to_torch(), data)
 
 
+def test_reads_split_over_threads_give_the_same_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_ckpt_format, "SLICE_SIZE_BYTES", 1000)
+    monkeypatch.setattr(_ckpt_format, "_PIECE", 64)  # many pieces, several threads
+    values = {f"t{i}": torch.randn(100 + i, dtype=torch.float64) for i in range(20)}
+    path = tmp_path / "many.ckpt"
+    save_checkpoint({k: Tensor.from_torch(v) for k, v in values.items()}, str(path))
+    loaded = load_checkpoint(str(path))
+    assert all(torch.equal(loaded[k].to_torch(), v) for k, v in values.items())
+
+
 def test_cell_is_saved_by_parameter_name(tmp_path: Path) -> None:
     net = Net()
     path = tmp_path / "net.ckpt"
@@ -381,8 +393,9 @@ def test_float_dtype_difference_is_cast_with_a_warning() -> None:
     params["fc.bias"] = _param(np.array([1.5, 2.5], np.float64), "fc.bias")
     with pytest.warns(UserWarning, match=r"'fc.bias' Float64->Float32"):
         load_param_into_net(target, params)
-    assert target.fc.bias.dtype == mstype.float32
-    assert target.fc.bias.asnumpy().tolist() == [1.5, 2.5]
+    bias = target.fc.bias
+    assert bias is not None and bias.dtype == mstype.float32
+    assert bias.asnumpy().tolist() == [1.5, 2.5]
 
 
 def test_strict_load_refuses_a_cast() -> None:
@@ -406,8 +419,9 @@ def test_checkpoint_shape_with_trailing_ones_is_reshaped() -> None:
     params = _net_dict(Net())
     params["fc.bias"] = _param(np.array([[[1.0]], [[2.0]]], np.float32), "fc.bias")
     load_param_into_net(target, params)
-    assert target.fc.bias.shape == (2,)
-    assert target.fc.bias.asnumpy().tolist() == [1.0, 2.0]
+    bias = target.fc.bias
+    assert bias is not None and bias.shape == (2,)
+    assert bias.asnumpy().tolist() == [1.0, 2.0]
 
 
 def test_prefixed_checkpoint_names_load_by_suffix() -> None:
@@ -451,7 +465,9 @@ def test_load_checkpoint_with_net_loads_into_it(tmp_path: Path) -> None:
     path = tmp_path / "net.ckpt"
     save_checkpoint(source, str(path))
     params = load_checkpoint(str(path), net=target)
-    assert torch.equal(target.fc.bias.to_torch(), params["fc.bias"].to_torch())
+    bias = target.fc.bias
+    assert bias is not None
+    assert torch.equal(bias.to_torch(), params["fc.bias"].to_torch())
 
 
 # ---- async ---------------------------------------------------------------------------
