@@ -107,29 +107,40 @@ def _save(impl: str, path: str, tensors: dict[str, torch.Tensor]) -> None:
         raise ValueError(impl)
 
 
-def _load(impl: str, path: str) -> tuple[list[torch.Tensor], Any]:
+def _load(impl: str, path: str) -> tuple[dict[str, torch.Tensor], Any]:
     if impl == "spore.ckpt":
         from spore import load_checkpoint
 
         loaded = load_checkpoint(path)
-        return [p.to_torch() for p in loaded.values()], loaded
+        return {k: p.to_torch() for k, p in loaded.items()}, loaded
     if impl == "safetensors.load_file":
         from safetensors.torch import load_file
 
         loaded = load_file(path)
-        return list(loaded.values()), loaded
+        return loaded, None
     if impl == "safetensors.safe_open":
         from safetensors import safe_open
 
         with safe_open(path, framework="pt") as file:
-            tensors = [file.get_tensor(k) for k in file.keys()]
+            tensors = {k: file.get_tensor(k) for k in file.keys()}
         return tensors, None
     if impl == "mindspore.ckpt":
         import mindspore as ms  # type: ignore[import-not-found]
 
         loaded = ms.load_checkpoint(path)
-        return [torch.from_numpy(p.asnumpy()) for p in loaded.values()], loaded
+        return {k: torch.from_numpy(p.asnumpy()) for k, p in loaded.items()}, loaded
     raise ValueError(impl)
+
+
+def _check_values(tensors: dict[str, torch.Tensor], impl: str) -> None:
+    """``layer<i>.weight`` was saved as ``full(i / 7)``: check 3 of its values."""
+    for name, tensor in tensors.items():
+        i = int(name[len("layer") :].split(".")[0])
+        flat = tensor.reshape(-1)
+        want = torch.tensor(i / 7.0, dtype=torch.float32)
+        picks = flat[torch.tensor([0, flat.numel() // 2, flat.numel() - 1])]
+        if not bool((picks == want).all()):
+            raise SystemExit(f"{impl}: {name} loaded wrong values {picks}")
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -153,10 +164,11 @@ def worker(args: argparse.Namespace) -> None:
     else:
         base = _reset_peak()
         start = time.perf_counter()
-        tensors_list, keep = _load(args.impl, args.path)
-        _touch(tensors_list, args.touch)
+        tensors, keep = _load(args.impl, args.path)
+        _touch(list(tensors.values()), args.touch)
         seconds = time.perf_counter() - start
-        nbytes = sum(t.nbytes for t in tensors_list)
+        nbytes = sum(t.nbytes for t in tensors.values())
+        _check_values(tensors, args.impl)  # after the clock: loads are right
         del keep
     peak = _status("VmHWM") - base
     print(json.dumps({"seconds": seconds, "bytes": nbytes, "peak": peak}))
