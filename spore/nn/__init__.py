@@ -23,6 +23,7 @@ from spore.nn.loss import L1Loss as L1Loss
 from spore.nn.loss import LossBase as LossBase
 from spore.nn.loss import MSELoss as MSELoss
 from spore.nn.loss import SoftmaxCrossEntropyWithLogits as SoftmaxCrossEntropyWithLogits
+from spore.nn.optim import FTRL as FTRL
 from spore.nn.optim import SGD as SGD
 from spore.nn.optim import Adam as Adam
 from spore.nn.optim import AdamWeightDecay as AdamWeightDecay
@@ -39,6 +40,7 @@ from spore.nn.optim import exponential_decay_lr as exponential_decay_lr
 from spore.nn.optim import piecewise_constant_lr as piecewise_constant_lr
 
 __all__ = [
+    "FTRL",
     "SGD",
     "Adam",
     "AdamWeightDecay",

@@ -6,6 +6,7 @@ multi-tensor kernels where they apply (see Note [fused kernels] in ``_kernels.py
 
 from spore.nn.optim.adam import Adam as Adam
 from spore.nn.optim.adam import AdamWeightDecay as AdamWeightDecay
+from spore.nn.optim.ftrl import FTRL as FTRL
 from spore.nn.optim.lr_schedule import CosineDecayLR as CosineDecayLR
 from spore.nn.optim.lr_schedule import ExponentialDecayLR as ExponentialDecayLR
 from spore.nn.optim.lr_schedule import InverseDecayLR as InverseDecayLR
@@ -20,6 +21,7 @@ from spore.nn.optim.optimizer import Optimizer as Optimizer
 from spore.nn.optim.sgd import SGD as SGD
 
 __all__ = [
+    "FTRL",
     "SGD",
     "Adam",
     "AdamWeightDecay",

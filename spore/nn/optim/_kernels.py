@@ -248,6 +248,61 @@ def adam_weight_decay(
     _ops._foreach_addcdiv_(params, moment1, denom, value=-lr)
 
 
+def ftrl(
+    params: Tensors,
+    grads: Tensors,
+    accums: Tensors,
+    linears: Tensors,
+    *,
+    lr: float,
+    l1: float,
+    l2: float,
+    lr_power: float,
+) -> None:
+    """MindSpore's FTRL-proximal update (``ApplyFtrl``), in place, on plain tensors.
+
+    Element by element, with ``p = -lr_power`` (square roots when ``p == 0.5``)::
+
+        accum_new = accum + g*g
+        linear += g - (accum_new**p - accum**p) / lr * w
+        w = (sign(linear)*l1 - linear) / (accum_new**p / lr + 2*l2)
+            if |linear| > l1 else 0
+        accum = accum_new
+
+    Needs nothing but torch tensors and floats, so a parameter server can run
+    the same update on the slices it holds. ``grads`` are left unchanged.
+    """
+    if not params:
+        return
+    power = -lr_power
+    if power == 0.5:  # as MindSpore's sparse kernel: sqrt is correctly rounded
+        old_power = _ops._foreach_sqrt(accums)
+        _ops._foreach_addcmul_(accums, grads, grads)
+        new_power = _ops._foreach_sqrt(accums)
+    else:
+        old_power = _ops._foreach_pow(accums, power)
+        _ops._foreach_addcmul_(accums, grads, grads)
+        new_power = _ops._foreach_pow(accums, power)
+    # linear += g - sigma*w, with sigma = (new - old)/lr, built in old_power's
+    # buffer as g + (old - new)/lr*w (negation is exact, so the sum is the same).
+    _ops._foreach_sub_(old_power, new_power)
+    _ops._foreach_div_(old_power, lr)
+    _ops._foreach_mul_(old_power, params)
+    _ops._foreach_add_(old_power, grads)
+    _ops._foreach_add_(linears, old_power)
+    quadratic = new_power
+    _ops._foreach_div_(quadratic, lr)
+    _ops._foreach_add_(quadratic, 2.0 * l2)
+    # clamp(linear, -l1, l1) is sign(linear)*l1 exactly where |linear| > l1.
+    numerator = _ops._foreach_clamp_min(linears, -l1)
+    _ops._foreach_clamp_max_(numerator, l1)
+    _ops._foreach_sub_(numerator, linears)
+    _ops._foreach_div_(numerator, quadratic)
+    for param, linear, value in zip(params, linears, numerator, strict=True):
+        # where(), not the quotient alone: 0/0 (accum and l2 both 0) must give 0.
+        param.copy_(torch.where(linear.abs() > l1, value, 0.0))
+
+
 def scaled(grads: Tensors, factor: float) -> Tensors:
     """New tensors ``g * factor`` (the caller's gradients are left alone)."""
     return _ops._foreach_mul(grads, factor)
