@@ -85,12 +85,68 @@ def _mix(z: np.ndarray) -> None:
     z ^= z >> _S31
 
 
+# numpy's SeedSequence constants (numpy/random/bit_generator.pyx).
+_SS_INIT_A, _SS_MULT_A = 0x43B0D7E5, 0x931E8875
+_SS_INIT_B, _SS_MULT_B = 0x8B51F9DD, 0x58F38DED
+_SS_MIX_L, _SS_MIX_R = 0xCA01F9DD, 0x4973F715
+_MASK32 = 0xFFFFFFFF
+
+
+def _uint32_words(value: int) -> list[int]:
+    """A non-negative int as 32-bit words, lowest first (0 is one word)."""
+    if value < 0:
+        raise ValueError(f"expected a non-negative integer, but got {value}.")
+    words = [value & _MASK32]
+    value >>= 32
+    while value:
+        words.append(value & _MASK32)
+        value >>= 32
+    return words
+
+
+def seed_sequence_word(entropy: list[int]) -> int:
+    """``SeedSequence(entropy).generate_state(1, np.uint64)[0]`` in Python ints.
+
+    The same 64 bits as numpy (pinned by a test against numpy), without its
+    per-call cost (an ``np.errstate`` context and small arrays, ~30 us), which
+    showed at a few lanes per tensor.
+    """
+    words = [w for value in entropy for w in _uint32_words(value)]
+    hash_a = _SS_INIT_A
+
+    def hashmix(value: int) -> int:
+        nonlocal hash_a
+        value ^= hash_a
+        hash_a = (hash_a * _SS_MULT_A) & _MASK32
+        value = (value * hash_a) & _MASK32
+        return value ^ (value >> 16)
+
+    def mix(x: int, y: int) -> int:
+        result = (_SS_MIX_L * x - _SS_MIX_R * y) & _MASK32
+        return result ^ (result >> 16)
+
+    pool = [hashmix(words[i] if i < len(words) else 0) for i in range(4)]
+    for src in range(4):
+        for dst in range(4):
+            if src != dst:
+                pool[dst] = mix(pool[dst], hashmix(pool[src]))
+    for src in range(4, len(words)):
+        for dst in range(4):
+            pool[dst] = mix(pool[dst], hashmix(words[src]))
+    hash_b, out = _SS_INIT_B, []
+    for i in range(2):  # two 32-bit words, the low one first
+        value = pool[i] ^ hash_b
+        hash_b = (hash_b * _SS_MULT_B) & _MASK32
+        value = (value * hash_b) & _MASK32
+        out.append(value ^ (value >> 16))
+    return out[0] | (out[1] << 32)
+
+
 @functools.lru_cache(maxsize=4096)
 def lane_seed(seed: int, counter: int, lane: int) -> np.uint64:
-    """The 64-bit seed of one hash lane of a tensor key, via numpy's SeedSequence."""
-    return np.uint64(
-        np.random.SeedSequence([seed, counter, 1, lane]).generate_state(1, np.uint64)[0]
-    )
+    """The 64-bit seed of one hash lane of a tensor key: numpy's SeedSequence of
+    ``[seed, counter, 1, lane]`` (computed by `seed_sequence_word`)."""
+    return np.uint64(seed_sequence_word([seed, counter, 1, lane]))
 
 
 def hash64(seed: np.uint64 | np.ndarray, flat: np.ndarray) -> np.ndarray:
@@ -157,6 +213,7 @@ class ZigguratTables:
         d = decimal.Decimal
         r = d(_ZIG_R)
 
+        @functools.cache  # f(x[i]) is needed twice per layer
         def f(x: decimal.Decimal) -> decimal.Decimal:
             return ctx.exp(ctx.minus(x * x / 2))
 

@@ -13,7 +13,7 @@ call. The rules follow MindSpore's ``DistributedGradReducer``:
    threshold (``comm_fusion`` mode "auto"/"size", in MB; 0 or ``fusion_type == 0``:
    every parameter alone). MindSpore's backend cuts its fused AllReduce the same way.
 
-A bucket also holds a single buffer dtype and device. Buckets are listed in the
+A bucket also holds a single buffer dtype, device and group. Buckets are listed in the
 order they become complete when backward runs through the network from its last
 layer to its first (descending lowest position), and are always *launched* in that
 order on every rank, whatever order their gradients arrive in: collectives must be
@@ -22,7 +22,7 @@ issued in the same order everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import torch
 
@@ -89,7 +89,7 @@ def _cut_by_size(
 def plan_buckets(
     reduced: Sequence[int],
     fusion_ids: Sequence[int],
-    keys: Sequence[tuple[torch.dtype, torch.device]],
+    keys: Sequence[Hashable],
     nbytes: Sequence[int],
     *,
     fusion_type: int = 1,
@@ -101,7 +101,8 @@ def plan_buckets(
     Args:
         reduced: Positions of the parameters whose gradients are all-reduced.
         fusion_ids: ``comm_fusion`` of every parameter (indexed by position).
-        keys: ``(buffer dtype, device)`` of every parameter.
+        keys: What a bucket's members must share, for every parameter: its
+            buffer dtype and device (and, in the reducer, its group).
         nbytes: Buffer bytes of every parameter's gradient.
         fusion_type: The reducer's ``fusion_type``.
         split_indices: Parameter indices where a new bucket starts.
@@ -120,7 +121,7 @@ def plan_buckets(
         rule, groups = "size", ([positions] if positions else [])
     buckets: list[list[int]] = []
     for group in groups:
-        by_key: dict[tuple[torch.dtype, torch.device], list[int]] = {}
+        by_key: dict[Hashable, list[int]] = {}
         for position in group:
             by_key.setdefault(keys[position], []).append(position)
         for same_key in by_key.values():

@@ -133,7 +133,7 @@ class Layout(NamedTuple):
                 "the device matrix equal the number of ranks."
             )
         slice_shape = []
-        for dim, k in zip(shape, tmap):
+        for dim, k in zip(shape, tmap, strict=True):
             parts = 1 if k == -1 else dev[len(dev) - 1 - k]
             if dim % parts:
                 raise ValueError(
@@ -184,14 +184,14 @@ class Layout(NamedTuple):
         return out
 
     def to_tuple(self) -> tuple[Any, ...]:
-        """MindSpore 2.10's layout tuple, with lists as ``parameter_layout_dict`` has."""
+        """MindSpore 2.10's layout tuple, lists as in ``parameter_layout_dict``."""
         return (
             list(self.dev_mat), list(self.tensor_map), list(self.slice_shape),
             self.field_size, self.uniform_split, self.opt_shard_group,
             list(self.full_shape), list(self.after_reshape_slice_shape),
         )  # fmt: skip
 
-    # ---- derived quantities -----------------------------------------------------------
+    # ---- derived quantities ---------------------------------------------------------
 
     @property
     def device_num(self) -> int:
@@ -242,7 +242,7 @@ class Layout(NamedTuple):
         ``_get_tensor_slice_index``); replicas share an index."""
         coords, n = self._coords(rank), len(self.dev_mat)
         index = 0
-        for k, parts in zip(self.tensor_map, self.strategy):
+        for k, parts in zip(self.tensor_map, self.strategy, strict=True):
             index = index * parts + (0 if k == -1 else coords[n - 1 - k])
         return index
 
@@ -257,7 +257,8 @@ class Layout(NamedTuple):
     def slice_offsets(self, slice_index: int) -> tuple[int, ...]:
         """Where slice ``slice_index`` starts in the full tensor."""
         out = []
-        for parts, size in zip(reversed(self.strategy), reversed(self.slice_shape)):
+        pairs = zip(reversed(self.strategy), reversed(self.slice_shape), strict=True)
+        for parts, size in pairs:
             slice_index, c = divmod(slice_index, parts)
             out.append(c * size)
         return tuple(reversed(out))
@@ -326,8 +327,8 @@ def set_layout(
         )
     if not param.has_init and param.sliced and tuple(param.shape) != layout.slice_shape:
         raise ValueError(
-            f"For 'set_layout', Parameter '{param.name}' already holds a slice of shape "
-            f"{tuple(param.shape)}, not {layout.slice_shape}."
+            f"For 'set_layout', Parameter '{param.name}' already holds a slice of "
+            f"shape {tuple(param.shape)}, not {layout.slice_shape}."
         )
     param._layout = layout
     return layout

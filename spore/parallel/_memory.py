@@ -40,19 +40,23 @@ class MemoryReport:
         """Parameters + gradients + optimizer state, per rank."""
         return [
             p + g + o
-            for p, g, o in zip(self.parameters, self.gradients, self.optimizer)
+            for p, g, o in zip(
+                self.parameters, self.gradients, self.optimizer, strict=True
+            )
         ]
 
     def to_markdown(self) -> str:
         """A table: one row per rank, in MiB."""
         mib = 1 << 20
         lines = [
-            "| rank | parameters (MiB) | gradients (MiB) | optimizer (MiB) | total (MiB) |",
+            "| rank | parameters (MiB) | gradients (MiB) | optimizer (MiB) "
+            "| total (MiB) |",
             "|---:|---:|---:|---:|---:|",
         ]
         for r in range(self.world):
             lines.append(
-                f"| {r} | {self.parameters[r] / mib:.2f} | {self.gradients[r] / mib:.2f} "
+                f"| {r} | {self.parameters[r] / mib:.2f} "
+                f"| {self.gradients[r] / mib:.2f} "
                 f"| {self.optimizer[r] / mib:.2f} | {self.total[r] / mib:.2f} |"
             )
         return "\n".join(lines)
@@ -130,7 +134,7 @@ def memory_report(
             )
         world = counts.pop() if counts else max(1, world_size())
     report = MemoryReport(world, slots, [0] * world, [0] * world, [0] * world)
-    for param, layout in zip(params, layouts):
+    for param, layout in zip(params, layouts, strict=True):
         itemsize = mstype.type_size_in_bytes(param.dtype)
         if layout is None:
             full = tuple(param.shape)

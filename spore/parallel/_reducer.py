@@ -16,6 +16,13 @@ pieces, so that copying and reducing overlap (the sums are the same).
 Parameter, a gradient passed without arming), launches the rest in order, waits
 for all, and returns the views, now reduced in place.
 
+Each gradient has a route: the group it is summed over and the factor applied
+first. Without routes every gradient takes the reducer's one group; with them (a
+``DistributedGradReducer`` over sliced Parameters, See Note [groups from layouts]
+in ``_groups.py``) a bucket only holds gradients of one route, and the buckets of
+all groups are launched in the one global order, then waited for together, so no
+rank waits on one group while another group still needs its launch.
+
 Unarmed, `GradientBuckets.reduce` does the same from the gradients it is given,
 without overlap. The returned gradients are views of buffers reused every step:
 they hold this step's values until the next reduction (as with DDP's
@@ -28,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.distributed as dist
@@ -37,12 +44,20 @@ from spore.common.parameter import Parameter
 from spore.common.tensor import Tensor
 from spore.parallel._buckets import plan_buckets, reduce_dtype
 
-__all__ = ["GradientBuckets"]
+__all__ = ["GradientBuckets", "Route"]
 
 # The largest single all-reduce, in MiB. Gloo over TCP moves a few large messages
 # best (two of them in flight use its two worker threads); much smaller ones pay a
 # fixed cost each (bench/bench_data_parallel.py).
 SEGMENT_MB = 16
+
+
+class Route(NamedTuple):
+    """Where one gradient is summed, and how it is scaled first."""
+
+    process_group: Any  # the torch ProcessGroup; None: the default (world) group
+    size: int  # ranks in the group; 1: nothing is sent
+    scale: float | None  # factor applied before the sum (1/degree for a mean)
 
 
 class _Slot:
@@ -82,12 +97,19 @@ class _Bucket:
         "prefix",
         "sent",
         "works",
+        "route",
     )
 
     def __init__(
-        self, index: int, slots: list[_Slot], buffer: torch.Tensor, segment: int
+        self,
+        index: int,
+        slots: list[_Slot],
+        buffer: torch.Tensor,
+        segment: int,
+        route: Route,
     ) -> None:
         self.index = index
+        self.route = route
         self.slots = slots
         self.buffer = buffer
         self.ends: list[int] = []  # buffer offset where each slot ends
@@ -124,6 +146,8 @@ class GradientBuckets:
         scale: Factor applied before the sum (``1/degree`` for a mean), or None.
         process_group: The torch ProcessGroup (None: the default world group).
         group_size: The number of ranks in the group (1: nothing is sent).
+        routes: One `Route` per Parameter, replacing ``scale``, ``process_group``
+            and ``group_size`` (gradients summed over different groups).
         options: ``fusion_type``, ``split_indices``, ``threshold_mb`` (see
             `plan_buckets`), ``fp32_sync``, ``segment_mb``, ``timeout_s``.
         api: The name used in error messages.
@@ -138,12 +162,18 @@ class GradientBuckets:
         group_size: int,
         options: dict[str, Any],
         api: str = "DistributedGradReducer",
+        routes: Sequence[Route] | None = None,
     ) -> None:
         self.params = list(params)
         self.reduced = list(reduced)
-        self.scale = scale
-        self.process_group = process_group
-        self.group_size = group_size
+        if routes is None:
+            routes = [Route(process_group, group_size, scale)] * len(self.params)
+        if len(routes) != len(self.params):
+            raise ValueError(
+                f"For '{api}', expected one route per parameter ({len(self.params)}), "
+                f"but got {len(routes)}."
+            )
+        self.routes = list(routes)
         self.options = options
         self.api = api
         self.slots: list[_Slot] = []
@@ -163,17 +193,22 @@ class GradientBuckets:
         fp32_sync = bool(self.options.get("fp32_sync", True))
         positions, keys, nbytes, ids = [], [], [], []
         leaves: dict[int, torch.Tensor] = {}
+        route_ids: dict[tuple[int, int, float | None], int] = {}
         for position, (param, flag) in enumerate(
             zip(self.params, self.reduced, strict=True)
         ):
             leaf = param._materialized()
             leaves[position] = leaf
             dtype = reduce_dtype(leaf.dtype, fp32_sync)
-            keys.append((dtype, leaf.device))
+            route = self.routes[position]
+            key = (id(route.process_group), route.size, route.scale)
+            keys.append((dtype, leaf.device, route_ids.setdefault(key, len(route_ids))))
             nbytes.append(leaf.numel() * dtype.itemsize)
             ids.append(param.comm_fusion)
             floating = leaf.is_floating_point() or leaf.is_complex()
-            if flag and floating and leaf.numel():
+            # A parameter-server Parameter's gradient goes to the servers, which
+            # aggregate it (MindSpore r1.3: the reducer leaves it alone).
+            if flag and floating and leaf.numel() and not param.is_param_ps:
                 positions.append(position)
         plan = plan_buckets(
             positions,
@@ -189,7 +224,7 @@ class GradientBuckets:
         segment_mb = float(self.options.get("segment_mb", SEGMENT_MB))
         for index, ascending in enumerate(plan.buckets):
             members = ascending[::-1]  # backward order: filled front to back
-            dtype, device = keys[members[0]]
+            dtype, device, _ = keys[members[0]]
             total = sum(leaves[p].numel() for p in members)
             buffer = torch.zeros(total, dtype=dtype, device=device)
             slots = []
@@ -204,7 +239,7 @@ class GradientBuckets:
                 if leaf.requires_grad:
                     self._hooks.append(leaf.register_hook(partial(self._on_grad, slot)))
             segment = max(1, int(segment_mb * 2**20) // buffer.element_size())
-            bucket = _Bucket(index, slots, buffer, segment)
+            bucket = _Bucket(index, slots, buffer, segment, self.routes[members[0]])
             for slot in slots:
                 slot.bucket = bucket
             self.slots.extend(slots)
@@ -249,18 +284,19 @@ class GradientBuckets:
         self._armed = True
 
     def _fill(self, slot: _Slot, grad: torch.Tensor | None) -> None:
+        bucket = slot.bucket
+        assert bucket is not None
+        scale = bucket.route.scale
         with torch.no_grad():
             if grad is None:
                 slot.view.zero_()
-            elif self.scale is None or not slot.direct:
+            elif scale is None or not slot.direct:
                 slot.view.copy_(grad)
-                if self.scale is not None:
-                    slot.view.mul_(self.scale)
+                if scale is not None:
+                    slot.view.mul_(scale)
             else:
-                torch.mul(grad, self.scale, out=slot.view)
+                torch.mul(grad, scale, out=slot.view)
         slot.filled = True
-        bucket = slot.bucket
-        assert bucket is not None
         slots = bucket.slots
         while bucket.prefix < len(slots) and slots[bucket.prefix].filled:
             bucket.prefix += 1
@@ -289,11 +325,11 @@ class GradientBuckets:
             filled = bucket.ends[bucket.prefix - 1] if bucket.prefix else 0
             while not bucket.done and bucket.segments[bucket.sent][1] <= filled:
                 start, end = bucket.segments[bucket.sent]
-                if self.group_size > 1:
+                if bucket.route.size > 1:
                     bucket.works.append(
                         dist.all_reduce(
                             bucket.buffer[start:end],
-                            group=self.process_group,
+                            group=bucket.route.process_group,
                             async_op=True,
                         )
                     )
@@ -325,7 +361,7 @@ class GradientBuckets:
             given = grads[slot.position]
             raw = given._materialized() if isinstance(given, Tensor) else given
             if slot.filled:
-                if armed and raw is not slot.seen:
+                if armed and not _same_tensor(raw, slot.seen):
                     self._abandon()
                     raise RuntimeError(
                         f"For '{self.api}', the gradient of '{slot.name}' is not the "
@@ -364,8 +400,9 @@ class GradientBuckets:
                 raise RuntimeError(
                     f"For '{self.api}', the all-reduce of gradient bucket "
                     f"{bucket.index} ({len(bucket.slots)} parameters, "
-                    f"{size / 2**20:.1f} MiB) failed on rank {dist.get_rank()} of "
-                    f"{dist.get_world_size()}: {_first_line(err)}. Another rank has "
+                    f"{size / 2**20:.1f} MiB, a group of {bucket.route.size} ranks) "
+                    f"failed on rank {dist.get_rank()} of {dist.get_world_size()}: "
+                    f"{_first_line(err)}. Another rank has "
                     "probably exited or stopped responding; see its log. Waits are "
                     f"bounded by {timeout.total_seconds():g} s "
                     "(spore.communication.init(timeout=...) or SPORE_COMM_TIMEOUT)."
@@ -382,6 +419,21 @@ class GradientBuckets:
             else:
                 out[slot.position] = reduced
         return tuple(out)
+
+
+def _same_tensor(given: Any, seen: Any) -> bool:
+    """``given`` is the gradient the hook saw, or a detached alias of it (what
+    ``spore.value_and_grad`` returns): same storage, place, shape and dtype."""
+    if given is seen:
+        return True
+    return (
+        isinstance(given, torch.Tensor)
+        and isinstance(seen, torch.Tensor)
+        and given.data_ptr() == seen.data_ptr()
+        and given.dtype == seen.dtype
+        and given.shape == seen.shape
+        and given.stride() == seen.stride()
+    )
 
 
 def _first_line(err: BaseException) -> str:

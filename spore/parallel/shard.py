@@ -88,9 +88,21 @@ def _dense_layouts(cell: Any, in_strategy: Any, world: int | None) -> None:
     x = _check_strategy(in_strategy[0], "the input", 2)
     w = _check_strategy(in_strategy[1], "the weight", 2)
     if x[1] != w[1]:
+        # MindSpore parity: nn.Dense multiplies by MatMul(transpose_b=True) with its
+        # (out, in) weight, whose strategy check refuses this too (matmul_info.cc,
+        # MatMul::CheckStrategy). See docs/architecture.md, Note [sharded init].
+        hint = ""
+        if x[1] == w[0]:  # the (in, out) weight form of MatMul(transpose_b=False)
+            same = ((x[0], x[1]), (w[1], w[0]))
+            hint = (
+                f" {in_strategy!r} reads as the weight in (in, out) form; the same "
+                f"split of Dense's (out, in) weight is {same!r}."
+            )
         raise ValueError(
-            f"For 'Dense.shard', the input and the weight must split in_channels the "
-            f"same way, but got {x[1]} and {w[1]} in {in_strategy!r}."
+            "For 'Dense.shard', the strategy is MindSpore's for MatMul(transpose_b="
+            "True): ((dp, k), (n, k)) for the input (batch, in_channels) and the "
+            "weight (out_channels, in_channels), so both must split in_channels (k) "
+            f"the same way, but got {x[1]} and {w[1]} in {in_strategy!r}." + hint
         )
     dp, n, k = x[0], w[0], w[1]
     # MindSpore's MatMul device matrix [dp, n, k] (k fastest), replicas in front.
@@ -151,6 +163,9 @@ def shard(
     from spore.nn.layer.basic import Dense
     from spore.nn.layer.embedding import Embedding
 
+    if in_strategy is not None and hasattr(cell, "_split_blocks"):
+        # A tensor-parallel layer: its shard() also picks the group it splits over.
+        return cell.shard(in_strategy, parameter_plan)
     if world is None:
         world = world_size()
         world = world if world > 1 else None

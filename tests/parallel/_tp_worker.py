@@ -1,21 +1,22 @@
 """One rank of the tensor-parallel training test (run by test_tensor_parallel.py).
 
-Usage: python _tp_worker.py RANK WORLD PORT OUT_DIR  (WORLD 1: no torch.distributed)
-Trains a small network (vocab-parallel Embedding -> column-parallel Dense ->
-row-parallel Dense) with plain SGD and writes its losses and local slices.
+Usage: ``python _tp_worker.py OUT_DIR`` with torchrun's variables (``tp_launch``).
+Joins with ``spore.communication.init()``, makes the tensor-parallel group with
+``create_group`` (all ranks; one rank: the layers stay whole), trains a small
+network (vocab-parallel Embedding -> column-parallel Dense -> row-parallel Dense)
+with plain SGD and writes its losses and local slices.
 """
 
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
 import spore
 from spore import Tensor, nn
+from spore.communication import create_group, get_group_size, get_rank, init, release
 from spore.nn.layer.parallel_dense import (
     ColumnParallelDense,
     RowParallelDense,
@@ -26,10 +27,10 @@ from spore.nn.layer.parallel_dense import (
 class Net(nn.Cell):
     def __init__(self) -> None:
         super().__init__()
-        self.embed = VocabParallelEmbedding(16, 8)
-        self.up = ColumnParallelDense(8, 12, gather_output=False)
-        self.down = RowParallelDense(12, 4, input_is_parallel=True)
-        self.head = ColumnParallelDense(4, 6, gather_output=True)
+        self.embed = VocabParallelEmbedding(16, 8, group="tp")
+        self.up = ColumnParallelDense(8, 12, gather_output=False, group="tp")
+        self.down = RowParallelDense(12, 4, input_is_parallel=True, group="tp")
+        self.head = ColumnParallelDense(4, 6, gather_output=True)  # the world
 
     def construct(self, ids):
         h = self.embed(ids)
@@ -38,18 +39,12 @@ class Net(nn.Cell):
 
 
 def main() -> None:
-    rank, world, port, out = (
-        int(sys.argv[1]),
-        int(sys.argv[2]),
-        sys.argv[3],
-        sys.argv[4],
-    )
+    out = sys.argv[1]
     torch.set_num_threads(1)
-    if world > 1:
-        dist.init_process_group(
-            "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-            world_size=world, timeout=timedelta(seconds=30),
-        )  # fmt: skip
+    init("gloo")
+    rank, world = get_rank(), get_group_size()
+    create_group("tp", list(range(world)))
+    assert get_group_size("tp") == world and get_rank("tp") == rank
     spore.set_seed(11)
     spore.set_auto_parallel_context(parallel_mode="semi_auto_parallel")
     net = Net()
@@ -63,17 +58,16 @@ def main() -> None:
         params = list(net.get_parameters())
         grads = torch.autograd.grad(loss, [p.to_torch() for p in params])
         with torch.no_grad():
-            for p, g in zip(params, grads):
+            for p, g in zip(params, grads, strict=True):
                 p.to_torch().sub_(0.1 * g)
         losses.append(loss.item())
     arrays = {"losses": np.array(losses)}
     for p in net.get_parameters():
         arrays[p.name] = p.asnumpy()
         assert p.sliced == (world > 1)
+    arrays["tp_size"] = np.array([net.up.tp_size, net.head.tp_size])
     np.savez(f"{out}/rank{rank}.npz", **arrays)
-    if world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
+    release()
 
 
 if __name__ == "__main__":

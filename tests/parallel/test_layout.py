@@ -64,10 +64,13 @@ def test_opt_shard_size_is_the_replica_count():
 @pytest.mark.parametrize(
     ("shape", "dev_mat", "tensor_map", "world", "match"),
     [
-        ((4, 8), [2], [-1, 0, -1], None, r"tensor map \[-1, 0, -1\] should have one entry per dimension of shape \(4, 8\)"),
+        ((4, 8), [2], [-1, 0, -1], None,
+         r"tensor map \[-1, 0, -1\] should have one entry per dimension of shape "
+         r"\(4, 8\)"),
         ((4, 8), [2], [0], None, r"should have one entry per dimension"),
         ((4, 8), [2, 2], [1, 0], 2, r"has 4 devices, but the world size is 2"),
-        ((4, 6), [4], [-1, 0], None, r"dimension 6 of shape \(4, 6\) is not divisible by the 4 devices"),
+        ((4, 6), [4], [-1, 0], None,
+         r"dimension 6 of shape \(4, 6\) is not divisible by the 4 devices"),
         ((4, 8), [2], [1, -1], None, r"tensor map entry 1 names no axis"),
         ((4, 8), [2, 2], [0, 0], None, r"splits two dimensions over one device axis"),
         ((4, 8), [0, 2], [0, -1], None, r"'dev_mat' should be >= 1"),
@@ -128,10 +131,23 @@ def test_dense_strategy_repeats_over_spare_devices():
     assert w is not None and (w.dev_mat, w.replicas) == ((2, 1, 2, 1), 2)
 
 
-def test_dense_strategy_with_mismatched_reduction_split_is_refused():
-    with pytest.raises(ValueError, match=r"must split in_channels the same way"):
-        shard(nn.Dense(6, 4), ((1, 2), (2, 1)), world=2)
-    assert True
+def test_dense_strategy_in_matmul_without_transpose_form_is_refused_with_the_fix():
+    # MindSpore parity: nn.Dense is MatMul(transpose_b=True) over an (out, in)
+    # weight; MindSpore's strategy check refuses ((1, 2), (2, 1)) too.
+    dense = nn.Dense(6, 4)
+    with pytest.raises(
+        ValueError,
+        match=r"must split in_channels \(k\) the same way, but got 2 and 1 .*"
+        r"the same split of Dense's \(out, in\) weight is \(\(1, 2\), \(1, 2\)\)",
+    ):
+        shard(dense, ((1, 2), (2, 1)), world=2)
+    assert get_layout(dense.weight) is None  # unchanged
+
+
+def test_dense_strategy_suggested_by_the_error_splits_in_channels():
+    net = shard(nn.Dense(6, 4), ((1, 2), (1, 2)), world=2)
+    w = get_layout(net.weight)
+    assert w is not None and w.slice_shape == (4, 3)
 
 
 def test_embedding_strategy():

@@ -61,7 +61,8 @@ def _reassemble(shape, slices):
     full = np.full(shape, np.nan, np.float32)
     for layout, rank, values in slices:
         index = tuple(
-            slice(o, o + s) for o, s in zip(layout.offsets(rank), layout.slice_shape)
+            slice(o, o + s)
+            for o, s in zip(layout.offsets(rank), layout.slice_shape, strict=True)
         )
         if not np.isnan(full[index]).all():  # a replica: must equal the first copy
             assert np.array_equal(full[index], values)

@@ -3,50 +3,18 @@ same network trained in one process."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
+from tp_launch import launch
 
 from spore.parallel import Layout
 
 WORKER = Path(__file__).with_name("_tp_worker.py")
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(world: int, out: Path) -> list[dict]:
-    port = str(_free_port())
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), str(r), str(world), port, str(out)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )  # fmt: skip
-        for r in range(world)
-    ]
-    logs = []
-    for p in procs:
-        try:
-            logs.append(p.communicate(timeout=60)[0])
-        except subprocess.TimeoutExpired:
-            for q in procs:
-                q.kill()
-            pytest.fail("a tensor-parallel worker did not finish within 60 s")
-    for p, log in zip(procs, logs):
-        assert p.returncode == 0, log
+    launch(WORKER, world, out, timeout=90)
     return [dict(np.load(out / f"rank{r}.npz")) for r in range(world)]
 
 
@@ -70,9 +38,14 @@ def test_two_rank_tensor_parallel_training_matches_one_process(tmp_path):
         layout = Layout.create(single[name].shape, dev_mat, tensor_map)
         for r in range(2):
             block = tuple(
-                slice(o, o + s) for o, s in zip(layout.offsets(r), layout.slice_shape)
+                slice(o, o + s)
+                for o, s in zip(layout.offsets(r), layout.slice_shape, strict=True)
             )
             np.testing.assert_allclose(
                 ranks[r][name], single[name][block], rtol=1e-5, atol=1e-6
             )
     assert single["losses"][-1] < single["losses"][0]
+    # The layers split over the 2 ranks (a named group, then the world); one
+    # process keeps them whole.
+    assert single["tp_size"].tolist() == [1, 1]
+    assert ranks[0]["tp_size"].tolist() == ranks[1]["tp_size"].tolist() == [2, 2]

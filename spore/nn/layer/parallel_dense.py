@@ -1,13 +1,21 @@
 """Tensor-parallel layers on ``torch.distributed``: column/row-parallel Dense, an
 embedding split by vocabulary.
 
-Each layer declares its weight's layout (``spore.parallel`` semantics: device
-matrix ``[dp, tp]``, the tensor-parallel axis rightmost) so a lazy Parameter
-materialises only this rank's slice, bit-exact to the same block of the unsharded
-tensor (Note [sharded init]). With ``tp == 1`` (or no process group) the layers
-compute exactly what ``nn.Dense``/``nn.Embedding`` do, so the same script runs in
-one process. The collectives are autograd functions (forward and backward are each
-one collective), as in Megatron-LM's design.
+Each layer splits over a group of ranks (``group``: a torch ProcessGroup, a name
+from ``spore.communication.create_group``, or None for the world) and declares its
+weight's layout over the device matrix that group is one axis of (``[dp, tp]`` for
+a block of consecutive ranks), so a lazy Parameter materialises only this rank's
+slice, bit-exact to the same block of the unsharded tensor (Note [sharded init]).
+``shard`` takes MindSpore's strategies instead, e.g. ``((dp, 1), (mp, 1))`` for a
+column-parallel Dense on ``dp * mp`` ranks: the layer then splits over its block of
+``mp`` consecutive ranks, and the ``dp`` ranks holding each slice are replicas
+whose gradients ``nn.DistributedGradReducer`` averages (data and tensor parallel on
+one device matrix; Note [groups from layouts]).
+
+With ``tp == 1`` (or no process group) the layers compute exactly what
+``nn.Dense``/``nn.Embedding`` do, so the same script runs in one process. The
+collectives are autograd functions (forward and backward are each one collective),
+as in Megatron-LM's design.
 """
 
 from __future__ import annotations
@@ -27,11 +35,64 @@ from spore.nn.layer.embedding import Embedding
 __all__ = ["ColumnParallelDense", "RowParallelDense", "VocabParallelEmbedding"]
 
 
-def _group_info(group: Any) -> tuple[int, int, int]:
-    """(rank in group, group size, world size); (0, 1, 1) without torch.distributed."""
-    if not (dist.is_available() and dist.is_initialized()):
-        return 0, 1, 1
-    return dist.get_rank(group), dist.get_world_size(group), dist.get_world_size()
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def _group_ranks(group: Any, api: str) -> tuple[Any, list[int]]:
+    """(torch ProcessGroup or None for the world, its world ranks in group order)."""
+    if group is None:
+        return None, list(range(dist.get_world_size()))
+    if isinstance(group, str):
+        from spore.communication import management
+
+        process_group = management._process_group(group, api)
+        return process_group, list(management._group_ranks(group, api))
+    if not isinstance(group, dist.ProcessGroup):
+        raise TypeError(
+            f"For '{api}', the 'group' should be None, a group name (str) or a "
+            f"torch.distributed ProcessGroup, but got {type(group).__name__}."
+        )
+    return group, list(dist.get_process_group_ranks(group))
+
+
+def _axis_of(ranks: list[int], world: int, api: str) -> tuple[list[int], int]:
+    """The device matrix whose axis ``ranks`` is, and that axis (counted from the
+    right): consecutive ranks ``[q*tp, (q+1)*tp)`` are the last axis of
+    ``[world/tp, tp]``; ranks ``s`` apart the middle axis of ``[., tp, s]``."""
+    size = len(ranks)
+    stride = ranks[1] - ranks[0]
+    spaced = stride > 0 and all(
+        b - a == stride for a, b in zip(ranks, ranks[1:], strict=False)
+    )
+    span = stride * size
+    if not spaced or world % span or ranks[0] % span >= stride:
+        raise ValueError(
+            f"For '{api}', the group's world ranks {ranks} should be one axis of a "
+            f"device matrix over the {world} ranks: ascending, evenly spaced ranks "
+            "such as [0, 1] or [1, 3] (a block of consecutive ranks, or every s-th "
+            "rank of a block of s * group-size ranks)."
+        )
+    outer = world // span
+    dev_mat = ([outer] if outer > 1 else []) + [size] + ([stride] if stride > 1 else [])
+    return dev_mat, (1 if stride > 1 else 0)
+
+
+def _check_pair(strategy: Any, api: str, form: str) -> tuple[tuple[int, ...], ...]:
+    """Two strategies of two positive ints each."""
+    ok = isinstance(strategy, (tuple, list)) and len(strategy) == 2
+    ok = ok and all(
+        isinstance(part, (tuple, list))
+        and len(part) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in part)
+        for part in strategy
+    )
+    if not ok:
+        raise ValueError(
+            f"For '{api}', the strategy should be {form}, two pairs of positive "
+            f"ints, but got {strategy!r}."
+        )
+    return tuple(tuple(part) for part in strategy)
 
 
 class _CopyToParallel(torch.autograd.Function):
@@ -106,7 +167,8 @@ def _shard(param: Any, dev_mat: list[int], tensor_map: list[int], rank: int) -> 
         return
     layout = Layout.create(param.shape, dev_mat, tensor_map)
     block = tuple(
-        slice(o, o + s) for o, s in zip(layout.offsets(rank), layout.slice_shape)
+        slice(o, o + s)
+        for o, s in zip(layout.offsets(rank), layout.slice_shape, strict=True)
     )
     data = param.to_torch().detach()[block].clone()
     param.set_data(Tensor.from_torch(data), slice_shape=True)
@@ -114,15 +176,82 @@ def _shard(param: Any, dev_mat: list[int], tensor_map: list[int], rank: int) -> 
 
 
 class _TensorParallel:
-    """The group a layer splits over, and where this rank sits in the device matrix."""
+    """The group a layer splits over, and where this rank sits in the device matrix.
 
-    def _setup_parallel(self, group: Any) -> tuple[list[int], int]:
-        self.group = group
-        self.tp_rank, self.tp_size, world = _group_info(group)
+    Subclasses list ``_maps``: (Parameter attribute, tensor map with ``"tp"`` at
+    the split dimension).
+    """
+
+    _maps: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+
+    def _setup_parallel(self, group: Any) -> None:
+        """Split over ``group``; declare (or cut) the Parameters' slices."""
+        api = type(self).__name__
+        process_group, ranks, rank = None, [0], 0
+        dev_mat, axis = [1], 0
+        if _distributed():
+            process_group, ranks = _group_ranks(group, api)
+            rank, world = dist.get_rank(), dist.get_world_size()
+            if rank not in ranks:
+                raise ValueError(
+                    f"For '{api}', this process (world rank {rank}) is not in the "
+                    f"group {ranks}; give each rank the group it belongs to."
+                )
+            self._check_divisible(len(ranks))
+            if len(ranks) > 1:
+                dev_mat, axis = _axis_of(ranks, world, api)
+        self.group, self.group_ranks = process_group, tuple(ranks)
+        self.tp_rank, self.tp_size = ranks.index(rank), len(ranks)
         self.parallel = self.tp_size > 1
-        rank = dist.get_rank() if self.parallel else 0
-        dp = world // self.tp_size
-        return ([dp, self.tp_size] if dp > 1 else [self.tp_size]), rank
+        if self.parallel:
+            for attr, tensor_map in self._maps:
+                param = getattr(self, attr, None)
+                if param is not None:
+                    tmap = [axis if k == "tp" else k for k in tensor_map]
+                    _shard(param, dev_mat, tmap, rank)
+
+    def _check_divisible(self, size: int) -> None:
+        raise NotImplementedError
+
+    def _split_blocks(self, dp: int, mp: int, strategy: Any) -> Any:
+        """Split over blocks of ``mp`` consecutive ranks (``dp`` x ``mp`` device
+        matrix, repeated over any ranks left); return self."""
+        api = f"{type(self).__name__}.shard"
+        if not _distributed():
+            self.in_strategy = strategy
+            return self  # one process: the strategy is recorded, the layer is whole
+        world, rank = dist.get_world_size(), dist.get_rank()
+        if world % (dp * mp):
+            raise ValueError(
+                f"For '{api}', the strategy {strategy!r} uses dp * mp = {dp * mp} "
+                f"devices, which does not divide the world size {world}."
+            )
+        self._check_divisible(mp)
+        block = tuple(range(rank - rank % mp, rank - rank % mp + mp))
+        current = [getattr(self, attr, None) for attr, _ in self._maps]
+        if not (self.parallel and self.group_ranks == block):  # not split this way
+            for param in current:
+                if param is not None and not param.has_init and param.sliced:
+                    raise ValueError(
+                        f"For '{api}', Parameter '{param.name}' already holds its "
+                        f"slice for group {list(self.group_ranks)}; call shard() "
+                        "before the Parameters are materialised (they stay lazy in "
+                        "'semi_auto_parallel' mode), or build the layer with group=..."
+                    )
+            from spore.parallel._groups import ensure_partition
+
+            blocks = tuple(tuple(range(s, s + mp)) for s in range(0, world, mp))
+            name, _ = ensure_partition(blocks, api)
+            if name is None:  # mp == 1: data parallel only, the layer stays whole
+                for param in current:
+                    if param is not None:
+                        param._layout = None
+                self.group, self.group_ranks = None, (rank,)
+                self.tp_rank, self.tp_size, self.parallel = 0, 1, False
+            else:
+                self._setup_parallel(name)
+        self.in_strategy = strategy
+        return self
 
 
 class ColumnParallelDense(Dense, _TensorParallel):
@@ -134,7 +263,10 @@ class ColumnParallelDense(Dense, _TensorParallel):
 
     Args:
         gather_output: Gather the outputs to full width. Default: True.
-        group: A torch.distributed process group (None: the world).
+        group: The ranks to split over: a name from
+            ``spore.communication.create_group``, a torch.distributed
+            ProcessGroup, or None (the world). `shard` picks it from a strategy
+            instead.
     """
 
     def __init__(
@@ -151,17 +283,41 @@ class ColumnParallelDense(Dense, _TensorParallel):
     ) -> None:
         super().__init__(in_channels, out_channels, weight_init, bias_init, has_bias,
                          activation, dtype)  # fmt: skip
-        dev_mat, rank = self._setup_parallel(group)
-        if out_channels % self.tp_size:
-            raise ValueError(
-                f"For 'ColumnParallelDense', the 'out_channels' {out_channels} should be "
-                f"divisible by the {self.tp_size} ranks of the group."
-            )
         self.gather_output = gather_output
-        if self.parallel:
-            _shard(self.weight, dev_mat, [0, -1], rank)
-            if self.bias is not None:
-                _shard(self.bias, dev_mat, [0], rank)
+        self._setup_parallel(group)
+
+    _maps = (("weight", ("tp", -1)), ("bias", ("tp",)))
+
+    def _check_divisible(self, size: int) -> None:
+        if self.out_channels % size:
+            raise ValueError(
+                f"For 'ColumnParallelDense', the 'out_channels' {self.out_channels} "
+                f"should be divisible by the {size} ranks of the group."
+            )
+
+    def shard(self, in_strategy: Any, parameter_plan: Any = None) -> Any:
+        """Split by MindSpore's ``MatMul(transpose_b=True)`` strategy
+        ``((dp, 1), (mp, 1))``: the batch over ``dp``, the weight's rows (output
+        channels) over ``mp``; on ``dp * mp`` ranks (repeated over any ranks left)
+        the layer splits over its block of ``mp`` consecutive ranks. Return self.
+
+        Raises:
+            ValueError: For another strategy form (in_channels split: use
+                `RowParallelDense`), devices that do not divide the world size, or
+                Parameters already materialised for another split.
+        """
+        api = "ColumnParallelDense.shard"
+        if parameter_plan is not None:
+            raise ValueError(f"For '{api}', 'parameter_plan' is not supported.")
+        (dp, k), (mp, k_w) = _check_pair(in_strategy, api, "((dp, 1), (mp, 1))")
+        if k != 1 or k_w != 1:
+            raise ValueError(
+                f"For '{api}', the strategy should be ((dp, 1), (mp, 1)): a column-"
+                "parallel layer splits out_channels (the weight's rows) and keeps "
+                f"in_channels whole, but got {in_strategy!r}. Use RowParallelDense "
+                "with ((dp, mp), (1, mp)) to split in_channels."
+            )
+        return self._split_blocks(dp, mp, in_strategy)
 
     def construct(self, x: Any) -> Tensor:
         data = _validate.to_torch(x, "x", self.cls_name)
@@ -185,7 +341,10 @@ class RowParallelDense(Dense, _TensorParallel):
     Args:
         input_is_parallel: The input is already split along its last dim (the
             output of a `ColumnParallelDense` with ``gather_output=False``).
-        group: A torch.distributed process group (None: the world).
+        group: The ranks to split over: a name from
+            ``spore.communication.create_group``, a torch.distributed
+            ProcessGroup, or None (the world). `shard` picks it from a strategy
+            instead.
     """
 
     def __init__(
@@ -202,17 +361,41 @@ class RowParallelDense(Dense, _TensorParallel):
     ) -> None:
         super().__init__(in_channels, out_channels, weight_init, bias_init, has_bias,
                          activation, dtype)  # fmt: skip
-        dev_mat, rank = self._setup_parallel(group)
-        if in_channels % self.tp_size:
-            raise ValueError(
-                f"For 'RowParallelDense', the 'in_channels' {in_channels} should be "
-                f"divisible by the {self.tp_size} ranks of the group."
-            )
         self.input_is_parallel = input_is_parallel
-        if self.parallel:
-            _shard(self.weight, dev_mat, [-1, 0], rank)
-            if self.bias is not None:
-                _shard(self.bias, dev_mat, [-1], rank)  # replicated
+        self._setup_parallel(group)
+
+    _maps = (("weight", (-1, "tp")), ("bias", (-1,)))  # the bias is replicated
+
+    def _check_divisible(self, size: int) -> None:
+        if self.in_channels % size:
+            raise ValueError(
+                f"For 'RowParallelDense', the 'in_channels' {self.in_channels} should "
+                f"be divisible by the {size} ranks of the group."
+            )
+
+    def shard(self, in_strategy: Any, parameter_plan: Any = None) -> Any:
+        """Split by MindSpore's ``MatMul(transpose_b=True)`` strategy
+        ``((dp, mp), (1, mp))``: the batch over ``dp``, in_channels (the weight's
+        columns) over ``mp``; on ``dp * mp`` ranks the layer splits over its block
+        of ``mp`` consecutive ranks. Return self.
+
+        Raises:
+            ValueError: For another strategy form (out_channels split: use
+                `ColumnParallelDense`), devices that do not divide the world size,
+                or Parameters already materialised for another split.
+        """
+        api = "RowParallelDense.shard"
+        if parameter_plan is not None:
+            raise ValueError(f"For '{api}', 'parameter_plan' is not supported.")
+        (dp, mp), (n, mp_w) = _check_pair(in_strategy, api, "((dp, mp), (1, mp))")
+        if n != 1 or mp != mp_w:
+            raise ValueError(
+                f"For '{api}', the strategy should be ((dp, mp), (1, mp)): a row-"
+                "parallel layer splits in_channels (the input's last dimension and "
+                f"the weight's columns) the same way, but got {in_strategy!r}. Use "
+                "ColumnParallelDense with ((dp, 1), (mp, 1)) to split out_channels."
+            )
+        return self._split_blocks(dp, mp, in_strategy)
 
     def construct(self, x: Any) -> Tensor:
         data = _validate.to_torch(x, "x", self.cls_name)
@@ -232,7 +415,7 @@ class VocabParallelEmbedding(Embedding, _TensorParallel):
 
     Each rank looks up the ids in its range (zeros elsewhere); the results are
     summed over the group. Same arguments as `nn.Embedding` (no ``padding_idx``,
-    no ``use_one_hot``), plus ``group``.
+    no ``use_one_hot``), plus ``group`` (as for `ColumnParallelDense`).
     """
 
     def __init__(
@@ -244,15 +427,44 @@ class VocabParallelEmbedding(Embedding, _TensorParallel):
         group: Any = None,
     ) -> None:
         super().__init__(vocab_size, embedding_size, False, embedding_table, dtype)
-        dev_mat, rank = self._setup_parallel(group)
-        if vocab_size % self.tp_size:
+        self._setup_parallel(group)
+
+    _maps = (("embedding_table", ("tp", -1)),)
+
+    @property
+    def rows(self) -> int:
+        """Vocabulary rows held by this rank."""
+        return self.vocab_size // self.tp_size
+
+    def _check_divisible(self, size: int) -> None:
+        if self.vocab_size % size:
             raise ValueError(
-                f"For 'VocabParallelEmbedding', the 'vocab_size' {vocab_size} should be "
-                f"divisible by the {self.tp_size} ranks of the group."
+                f"For 'VocabParallelEmbedding', the 'vocab_size' {self.vocab_size} "
+                f"should be divisible by the {size} ranks of the group."
             )
-        self.rows = vocab_size // self.tp_size
-        if self.parallel:
-            _shard(self.embedding_table, dev_mat, [0, -1], rank)
+
+    def shard(self, in_strategy: Any, parameter_plan: Any = None) -> Any:
+        """Split by MindSpore's Gather strategy ``((mp, 1), (dp, 1))`` (table,
+        ids): the vocabulary over ``mp``, the batch over ``dp``; on ``dp * mp``
+        ranks the layer splits over its block of ``mp`` consecutive ranks.
+        Return self.
+
+        Raises:
+            ValueError: For another strategy form (the embedding dimension split),
+                devices that do not divide the world size, or a table already
+                materialised for another split.
+        """
+        api = "VocabParallelEmbedding.shard"
+        if parameter_plan is not None:
+            raise ValueError(f"For '{api}', 'parameter_plan' is not supported.")
+        (mp, e), (dp, one) = _check_pair(in_strategy, api, "((mp, 1), (dp, 1))")
+        if e != 1 or one != 1:
+            raise ValueError(
+                f"For '{api}', the strategy should be ((mp, 1), (dp, 1)): the table is "
+                "split by vocabulary rows only and the ids by batch only, but got "
+                f"{in_strategy!r}."
+            )
+        return self._split_blocks(dp, mp, in_strategy)
 
     def construct(self, ids: Any) -> Tensor:
         data = _validate.to_torch(ids, "ids", self.cls_name).long()

@@ -4,9 +4,13 @@ MindSpore's ``nn.DistributedGradReducer`` with its signature and results, on
 ``torch.distributed``: gradients are summed in buckets (MindSpore's fusion rules,
 See Note [gradient buckets] in ``spore/parallel/_buckets.py``), divided by
 ``degree`` for a mean, and ``layerwise_parallel`` Parameters' gradients pass
-through unreduced and unscaled. `TrainOneStepCell` arms it before its backward
-pass, so buckets are reduced while backward still runs (See Note [overlapped
-reduction] in ``spore/parallel/_reducer.py``).
+through unreduced and unscaled. A Parameter sliced by a layout (a layer's
+``shard``, ``spore.parallel.set_layout``) is summed only over the ranks that hold
+its slice, as MindSpore's semi-auto parallel does, so data and tensor parallelism
+combine on one device matrix (See Note [groups from layouts] in
+``spore/parallel/_groups.py``). `TrainOneStepCell` arms it before its backward pass,
+so buckets are reduced while backward still runs (See Note [overlapped reduction] in
+``spore/parallel/_reducer.py``).
 
 The process layer (``spore.communication``, ``spore.parallel``) is imported when a
 reducer is made, not when ``spore.nn`` is: networks work without it (DESIGN.md).
@@ -30,12 +34,19 @@ _WORLD = "hccl_world_group"
 class DistributedGradReducer(Cell):
     """All-reduce gradients across ranks, bucketed, skipping layerwise-parallel ones.
 
+    Each gradient is summed over the ranks that hold the same data: the ranks that
+    hold the same slice for a Parameter sliced by a layout (on a ``[dp, mp]``
+    device matrix, the ``dp`` ranks of its slice), all ranks of ``group`` for the
+    others. Every rank must build its reducer at the same point (the groups of
+    sliced Parameters are created then, collectively).
+
     Args:
         parameters: The Parameters whose gradients are passed, in that order.
         mean: Divide the sums by ``degree``. None: the context's
             ``gradients_mean``. Default: ``True`` (MindSpore r1.x; 2.10 defaults to
             None).
-        degree: The divisor for the mean. None: the group size.
+        degree: The divisor for the mean. None: the size of the group each
+            gradient is summed over.
         fusion_type: 1 lets ``all_reduce_fusion_config`` split the buckets; 0
             reduces every gradient alone. Default: 1.
         group: The communication group. Default: the world group
@@ -54,7 +65,9 @@ class DistributedGradReducer(Cell):
     Raises:
         TypeError: If ``parameters`` is not a sequence of Parameters, ``mean`` not
             a bool or None, ``fusion_type`` not an int, or ``group`` not a str.
-        ValueError: If ``degree`` is not a positive int or ``fusion_type`` < 0.
+        ValueError: If ``degree`` is not a positive int or ``fusion_type`` < 0, a
+            sliced Parameter's device matrix does not match the world size, or
+            sliced Parameters come with a ``group`` other than the world.
         RuntimeError: Before ``spore.communication.init()``.
 
     Examples:
@@ -109,28 +122,44 @@ class DistributedGradReducer(Cell):
                 f"got {fusion_type}."
             )
         from spore.communication import management
-        from spore.parallel._reducer import GradientBuckets
+        from spore.parallel._groups import reduce_groups
+        from spore.parallel._reducer import GradientBuckets, Route
 
-        process_group = management._process_group(group, "DistributedGradReducer")
+        api = "DistributedGradReducer"
+        management._process_group(group, api)  # checks init and the name
         group_size = management.get_group_size(group)
+        # MindSpore's attribute: which gradients are all-reduced.
+        allreduce_filter = tuple(not p.layerwise_parallel for p in parameters)
+        reduced = [
+            keep and p.requires_grad
+            for keep, p in zip(allreduce_filter, parameters, strict=True)
+        ]
+        where = reduce_groups(parameters, reduced, group, api)
+        routes = []
+        for name, ranks in where:
+            size = max(len(ranks), 1)
+            process_group = (
+                management._process_group(name, api) if name is not None else None
+            )
+            divisor = size if degree is None else degree
+            routes.append(Route(process_group, size, 1.0 / divisor if mean else None))
         super().__init__(auto_prefix=False)
         self.mean = mean
         self.degree = group_size if degree is None else degree
         self.fusion_type = fusion_type
         self.group = group
-        # MindSpore's attribute: which gradients are all-reduced.
-        self.allreduce_filter = tuple(not p.layerwise_parallel for p in parameters)
-        reduced = [
-            keep and p.requires_grad
-            for keep, p in zip(self.allreduce_filter, parameters, strict=True)
-        ]
+        self.allreduce_filter = allreduce_filter
+        # Spore extension: the world ranks each gradient is summed over (() for
+        # those passed through).
+        self.reduce_groups = tuple(ranks for _, ranks in where)
         self._buckets = GradientBuckets(
             tuple(parameters),
             reduced,
-            1.0 / self.degree if mean else None,
-            process_group,
+            None,
+            None,
             group_size,
             _fusion_options(fusion_type),
+            routes=routes,
         )
 
     def prepare_for_backward(self) -> None:
