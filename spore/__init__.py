@@ -67,6 +67,7 @@ from spore.context import get_auto_parallel_context as get_auto_parallel_context
 from spore.context import get_ps_context as get_ps_context
 from spore.context import reset_auto_parallel_context as reset_auto_parallel_context
 from spore.context import set_auto_parallel_context as set_auto_parallel_context
+from spore.context import reset_ps_context as reset_ps_context
 from spore.context import set_ps_context as set_ps_context
 from spore.parallel.checkpoint import build_searched_strategy as build_searched_strategy
 from spore.parallel.checkpoint import load_distributed_checkpoint as load_distributed_checkpoint
@@ -139,6 +140,7 @@ __all__ = [
     "save_checkpoint",
     "set_auto_parallel_context",
     "set_ps_context",
+    "reset_ps_context",
     "set_seed",
     "short",
     "single",

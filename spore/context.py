@@ -41,7 +41,7 @@ _AUTO_PARALLEL_DEFAULTS: dict[str, Any] = {
 }
 _BOOL_OPTIONS = ("gradients_mean", "gradient_fp32_sync", "parameter_broadcast")
 _auto_parallel: dict[str, Any] = {}
-_ps: dict[str, Any] = {"enable_ps": False}
+_ps: dict[str, Any] = {}
 
 
 def _copy_default(key: str) -> Any:
@@ -245,24 +245,82 @@ def reset_auto_parallel_context() -> None:
 reset_auto_parallel_context()
 
 
+# ---- parameter server (issue 7) ------------------------------------------------------
+# MindSpore r1.3's keys, plus spore's own for what r1.3 left to its scheduler: how
+# many of a torchrun job's ranks are servers, synchronous or asynchronous updates,
+# and the bound on every wait.
+_PS_DEFAULTS: dict[str, Any] = {
+    "enable_ps": False,
+    "config_file_path": "",
+    "server_num": None,  # None: MS_SERVER_NUM from the environment
+    "ps_sync": True,
+    "ps_timeout": None,  # seconds; None: SPORE_COMM_TIMEOUT, else 300
+}
+_PS_ROLES = ("MS_WORKER", "MS_PSERVER", "MS_SCHED")
+_ps_runtime: dict[str, Any] = {"role": None, "client": None}
+
+
+def _ps_type_error(key: str, expected: str, value: Any) -> TypeError:
+    return TypeError(
+        f"For 'set_ps_context', the '{key}' should be {expected}, but got "
+        f"{type(value).__name__}."
+    )
+
+
+def _check_ps_option(key: str, value: Any) -> None:
+    if key not in _PS_DEFAULTS:
+        raise ValueError(
+            f"For 'set_ps_context', the option {key!r} is not supported; expected one "
+            f"of {sorted(_PS_DEFAULTS)}."
+        )
+    if key in ("enable_ps", "ps_sync"):
+        if not isinstance(value, bool):
+            raise _ps_type_error(key, "bool", value)
+    elif key == "config_file_path":
+        if not isinstance(value, str):
+            raise _ps_type_error(key, "str", value)
+    elif key == "server_num":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _ps_type_error(key, "int", value)
+        if value < 1:
+            raise ValueError(
+                "For 'set_ps_context', the 'server_num' should be >= 1, but got "
+                f"{value}."
+            )
+    elif key == "ps_timeout":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _ps_type_error(key, "a number of seconds", value)
+        if not value > 0:
+            raise ValueError(
+                "For 'set_ps_context', the 'ps_timeout' should be > 0, but got "
+                f"{value}."
+            )
+
+
 def set_ps_context(**kwargs: Any) -> None:
-    """Set parameter-server options (``enable_ps``).
+    """Set parameter-server options.
+
+    Keys: ``enable_ps`` (bool; call before ``spore.communication.init()``),
+    ``config_file_path`` (accepted for MindSpore scripts, unused), and spore's own
+    ``server_num`` (how many of a torchrun job's first ranks are servers; default
+    ``MS_SERVER_NUM``), ``ps_sync`` (True: servers average every worker's gradient
+    of a step before updating, equal to data parallel; False: each push updates at
+    once) and ``ps_timeout`` (seconds any wait may last before a clear error).
 
     Raises:
-        ValueError: If an option is unknown.
-        TypeError: If ``enable_ps`` is not a bool.
+        ValueError: If an option is unknown or a value is out of range; nothing is
+            changed then.
+        TypeError: If a value has the wrong type; nothing is changed then.
+        RuntimeError: If the parameter-server cluster is already running.
     """
     for key, value in kwargs.items():
-        if key != "enable_ps":
-            raise ValueError(
-                f"For 'set_ps_context', the option {key!r} is not supported; "
-                "expected 'enable_ps'."
-            )
-        if not isinstance(value, bool):
-            raise TypeError(
-                "For 'set_ps_context', the 'enable_ps' should be bool, but got "
-                f"{type(value).__name__}."
-            )
+        _check_ps_option(key, value)
+    if _ps_runtime["role"] is not None:
+        raise RuntimeError(
+            "For 'set_ps_context', the parameter-server cluster is already running "
+            f"(this process is {_ps_runtime['role']}); set the options before "
+            "spore.communication.init()."
+        )
     _ps.update(kwargs)
 
 
@@ -280,8 +338,50 @@ def get_ps_context(attr_key: str) -> Any:
     return _ps[attr_key]
 
 
+def reset_ps_context() -> None:
+    """Restore every parameter-server option to its default (PS mode off).
+
+    Raises:
+        RuntimeError: If the parameter-server cluster is already running.
+    """
+    if _ps_runtime["role"] is not None:
+        raise RuntimeError(
+            "For 'reset_ps_context', the parameter-server cluster is already running "
+            f"(this process is {_ps_runtime['role']})."
+        )
+    _ps.clear()
+    _ps.update(_PS_DEFAULTS)
+
+
+reset_ps_context()
+
+
+def _ps_role() -> str | None:
+    """This process's parameter-server role: ``"MS_WORKER"``, ``"MS_PSERVER"``,
+    ``"MS_SCHED"``, or None outside PS mode (or before the role is known).
+
+    The role comes from the running cluster, else from ``MS_ROLE`` (MindSpore's
+    variable; a torchrun job learns its role in ``communication.init()``).
+    """
+    if not _ps["enable_ps"]:
+        return None
+    if _ps_runtime["role"] is not None:
+        return _ps_runtime["role"]
+    import os
+
+    role = os.environ.get("MS_ROLE")
+    return role if role in _PS_ROLES else None
+
+
+def _ps_client() -> Any:
+    """The worker's parameter-server client, once ``communication.init()`` made it."""
+    return _ps_runtime["client"]
+
+
 def _parallel_keeps_params_lazy() -> bool:
     """MindSpore keeps initializer Parameters lazy in the (semi-)auto-parallel modes."""
+    if _ps_role() in ("MS_WORKER", "MS_SCHED"):
+        return True  # r1.3: PS workers keep them lazy; servers may own the values
     return _auto_parallel["parallel_mode"] in (
         ParallelMode.SEMI_AUTO_PARALLEL,
         ParallelMode.AUTO_PARALLEL,

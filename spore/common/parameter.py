@@ -100,6 +100,10 @@ class Parameter(Tensor):
     # A declared sharding (MindSpore's layout tuple, e.g. spore.parallel.Layout),
     # set by spore.parallel.set_layout or a layer's shard(); None: not sharded.
     _layout: tuple | None = None
+    # On a parameter-server worker, the handle of a Parameter (or optimizer state)
+    # whose values live on the servers; set by spore.parallel's PS client. None:
+    # an ordinary Parameter. See Note [server-held parameters].
+    _ps_remote: Any = None
 
     layerwise_parallel = _Flag(False)
     parallel_optimizer = _Flag(True)
@@ -270,6 +274,9 @@ class Parameter(Tensor):
             ValueError: If ``layout`` is too short, does not fit the shape, or its
                 device matrix does not match the torch.distributed world size.
         """
+        remote = self._ps_remote
+        if remote is not None and not remote.local:
+            return self  # held by the servers: stays lazy on this worker
         return self._init_data_for_rank(layout, set_sliced, None)
 
     def _init_data_for_rank(
@@ -363,6 +370,16 @@ class Parameter(Tensor):
                 f"'{self._name}' from {self._shape} to {data.shape}; pass "
                 "slice_shape=True to set a slice."
             )
+        remote = self._ps_remote
+        if remote is not None:  # See Note [server-held parameters]
+            if slice_shape:
+                raise ValueError(
+                    f"For 'Parameter.set_data', Parameter '{self._name}' is trained on "
+                    "the parameter servers; a slice (slice_shape=True) can not be set."
+                )
+            remote.assign(data)
+            if not remote.local:
+                return self
         if data.init is not None and self.init is not None:
             # Both lazy: adopt the new initializer, still without any storage.
             self._set_lazy(data.shape, self._dtype, data.init, data._init_key)
@@ -380,25 +397,87 @@ class Parameter(Tensor):
         return self
 
     def set_param_ps(self, init_in_server: bool = False) -> None:
-        """Train this Parameter on the parameter server.
+        """Train this Parameter on the parameter server (MindSpore r1.3).
+
+        Its optimizer update then runs on the servers: the worker pushes the
+        gradient and pulls the new value. With ``init_in_server`` (names ending
+        in ``embedding_table`` only) the servers initialise and hold the table and
+        the worker never materialises it.
 
         Raises:
-            RuntimeError: Outside parameter-server mode, or ``init_in_server`` for a
-                name that does not end with ``embedding_table``.
+            TypeError: If ``init_in_server`` is not a bool.
+            RuntimeError: Unless this process is a parameter-server worker, server
+                or scheduler (``set_ps_context(enable_ps=True)`` and ``MS_ROLE``,
+                or a PS cluster started by ``communication.init()``), or for
+                ``init_in_server`` on a name not ending with ``embedding_table``.
         """
+        self._mark_param_ps(init_in_server, "Parameter.set_param_ps")
+        client = _context._ps_client()
+        if client is not None:  # a running PS worker: place it on the servers now
+            client.register([self])
+
+    def _mark_param_ps(self, init_in_server: bool, what: str) -> None:
+        """`set_param_ps`'s checks and flags, without contacting the servers."""
+        if not isinstance(init_in_server, bool):
+            raise TypeError(
+                f"For '{what}', the 'init_in_server' should be bool, "
+                f"but got {type(init_in_server).__name__}."
+            )
         if not _context._is_ps_mode():
             raise RuntimeError(
-                f"For 'Parameter.set_param_ps', parameter-server mode is off; call "
+                f"For '{what}', parameter-server mode is off; call "
                 "spore.set_ps_context(enable_ps=True) first (Parameter "
                 f"'{self._name}')."
             )
+        if _context._ps_role() is None:
+            raise RuntimeError(
+                f"For '{what}', this process has no parameter-server "
+                "role: export MS_ROLE (MS_WORKER, MS_PSERVER or MS_SCHED), start it "
+                "with 'python -m spore.ps_launch', or call spore.communication.init() "
+                f"in a torchrun job first (Parameter '{self._name}')."
+            )
         if init_in_server and not self._name.endswith("embedding_table"):
             raise RuntimeError(
-                "For 'Parameter.set_param_ps', 'init_in_server' needs a name ending "
+                f"For '{what}', 'init_in_server' needs a name ending "
                 f"with 'embedding_table', but got '{self._name}'."
+            )
+        if self._ps_remote is not None and init_in_server != self.init_in_server:
+            raise RuntimeError(
+                f"For '{what}', Parameter '{self._name}' is already "
+                "registered with the servers; 'init_in_server' cannot change now."
             )
         self.is_param_ps = True
         self.init_in_server = init_in_server
+
+    # ---- server-held values (parameter server, issue 7) ------------------------------
+    # Note [server-held parameters]: on a PS worker, an init_in_server table and
+    # the optimizer state of every PS parameter live on the servers only. Their
+    # Parameters stay lazy here (has_init stays True: nothing is allocated); the
+    # training internals see a 0-d "anchor" leaf instead of data (a lookup's
+    # autograd function hangs the real, sparse gradient on it); reading the values
+    # (asnumpy, a checkpoint) fetches a copy from the servers, and set_data sends
+    # the new values to them.
+
+    def _materialized(self) -> torch.Tensor:
+        remote = self._ps_remote
+        if remote is not None and not remote.local:
+            return remote.anchor
+        return super()._materialized()
+
+    def to_torch(self) -> torch.Tensor:
+        remote = self._ps_remote
+        if remote is not None and not remote.local:
+            raise RuntimeError(
+                f"For 'to_torch', Parameter '{self._name}' is held by the parameter "
+                "servers and has no data on this worker; asnumpy() fetches a copy."
+            )
+        return super()._materialized()
+
+    def asnumpy(self) -> np.ndarray:
+        remote = self._ps_remote
+        if remote is not None and not remote.local:
+            return remote.fetch().numpy()
+        return super().asnumpy()
 
     # ---- copies ---------------------------------------------------------------------
 

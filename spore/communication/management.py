@@ -22,6 +22,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from spore import context as _context
+
 __all__ = [
     "HCCL_WORLD_COMM_GROUP",
     "MCCL_WORLD_COMM_GROUP",
@@ -179,6 +181,13 @@ def init(backend_name: str | None = None, *, timeout: float | None = None) -> No
     """
     backend = _backend(backend_name)
     seconds = _timeout_seconds(timeout)
+    if _context._is_ps_mode() and not dist.is_initialized():
+        # Parameter-server job (issue 7): servers serve and never return; workers
+        # come back with their own group. See Note [PS processes].
+        from spore.parallel._ps._runtime import init_ps
+
+        init_ps(backend, seconds)
+        return
     if dist.is_initialized():
         _mark_initialized(str(dist.get_backend()), GlobalComm.TIMEOUT_S)
         return
@@ -218,7 +227,19 @@ def _mark_initialized(backend: str, seconds: float) -> None:
 
 
 def release() -> None:
-    """Leave the process group (MindSpore's ``release``); a no-op when not joined."""
+    """Leave the process group (MindSpore's ``release``); a no-op when not joined.
+
+    A parameter-server worker also tells the servers it is done.
+    """
+    if _context._ps_client() is not None:
+        from spore.parallel._ps._runtime import finish_worker
+
+        for name in list(_groups):
+            destroy_group(name)
+        finish_worker()
+        GlobalComm.INITED = False
+        GlobalComm.WORLD_COMM_GROUP = HCCL_WORLD_COMM_GROUP
+        return
     for name in list(_groups):
         destroy_group(name)
     if dist.is_available() and dist.is_initialized():

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
+from spore import context as _context
 from spore.common.parameter import Parameter, ParameterTuple
 from spore.common.tensor import Tensor
 from spore.nn import _cell_naming
@@ -397,6 +398,37 @@ class Cell:
     def trainable_params(self, recurse: bool = True) -> list[Parameter]:
         """The Parameters with ``requires_grad`` True."""
         return [p for p in self.get_parameters(expand=recurse) if p.requires_grad]
+
+    def set_param_ps(self, recurse: bool = True, init_in_server: bool = False) -> None:
+        """Train every trainable Parameter on the parameter server (MindSpore r1.3).
+
+        See `Parameter.set_param_ps`. All Parameters are checked before any is
+        changed, so a refusal leaves the network as it was.
+
+        Raises:
+            TypeError: If ``recurse`` or ``init_in_server`` is not a bool.
+            RuntimeError: As `Parameter.set_param_ps` does for any of them.
+        """
+        if not isinstance(recurse, bool):
+            raise TypeError(
+                "For 'Cell.set_param_ps', the 'recurse' should be bool, but got "
+                f"{type(recurse).__name__}."
+            )
+        params = self.trainable_params(recurse)
+        if init_in_server:
+            for param in params:
+                if not param.name.endswith("embedding_table"):
+                    raise RuntimeError(
+                        "For 'Cell.set_param_ps', 'init_in_server' needs every "
+                        "trainable Parameter's name to end with 'embedding_table', "
+                        f"but got '{param.name}'; call set_param_ps on the table "
+                        "Parameter itself instead."
+                    )
+        for param in params:
+            param._mark_param_ps(init_in_server, "Cell.set_param_ps")
+        client = _context._ps_client()
+        if client is not None:  # a running PS worker: place them on the servers now
+            client.register(params)
 
     def untrainable_params(self, recurse: bool = True) -> list[Parameter]:
         """The Parameters with ``requires_grad`` False."""

@@ -32,10 +32,11 @@ def restore_seed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def ps_mode():
+def ps_mode(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("MS_ROLE", "MS_WORKER")  # r1.3: PS mode needs a role
     spore.set_ps_context(enable_ps=True)
     yield
-    spore.set_ps_context(enable_ps=False)
+    spore.reset_ps_context()
 
 
 @pytest.fixture

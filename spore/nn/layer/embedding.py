@@ -115,8 +115,13 @@ class Embedding(Cell):
                 "For 'Embedding', the input ids should have an integer dtype, but got "
                 f"{data.dtype}."
             )
-        table = self.embedding_table.to_torch()
         index = data.long()
+        remote = self.embedding_table._ps_remote
+        if remote is not None and not remote.local:
+            # A table held by the parameter servers: its rows come from them, and
+            # the backward pass records a sparse gradient for the push (issue 7).
+            return _validate.wrap(remote.lookup(index))
+        table = self.embedding_table.to_torch()
         if self.use_one_hot:
             one_hot = F.one_hot(index, self.vocab_size).to(table.dtype)
             out = torch.matmul(one_hot, table)

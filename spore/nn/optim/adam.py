@@ -107,6 +107,18 @@ class Adam(Optimizer):
         b1p, b2p = float(beta1_power), float(beta2_power)
         self.__dict__["_lr_scale"] = math.sqrt(1.0 - b2p) / (1.0 - b1p)
 
+    def _ps_config(self) -> dict:
+        """Adam's own settings, for a parameter server (Note [PS step])."""
+        return {
+            "beta1": float(self.beta1),
+            "beta2": float(self.beta2),
+            "eps": float(self.eps),
+            "use_locking": self.use_locking,
+            "use_nesterov": self.use_nesterov,
+            "use_amsgrad": self.use_amsgrad,
+            "use_lazy": self.use_lazy,
+        }
+
     def _apply(
         self,
         bucket: _Bucket,

@@ -65,6 +65,13 @@ class Momentum(Optimizer):
         self.momentum = Parameter(Tensor(np.float32(momentum)), name="momentum")
         self.moments = self.parameters.clone(prefix="moments", init="zeros")
 
+    def _ps_config(self) -> dict:
+        """Momentum's own settings, for a parameter server (Note [PS step])."""
+        return {
+            "momentum": float(self.momentum._materialized()),
+            "use_nesterov": self.use_nesterov,
+        }
+
     def _apply(
         self,
         bucket: _Bucket,

@@ -19,6 +19,7 @@ the gradients, and calls one fused kernel per bucket (`_kernels.py`).
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Iterator
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from spore import context as _context
 from spore.common.parameter import Parameter, ParameterTuple
 from spore.common.tensor import Tensor
 from spore.nn.cell import Cell
@@ -80,6 +82,28 @@ class Optimizer(Cell):
     """
 
     _state_prefixes: tuple[str, ...] = ()  # state ParameterTuples, one per parameter
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Run `_after_init` once the outermost __init__ is done (the subclass makes
+        # its state Parameters after Optimizer.__init__): See Note [PS step].
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("__init__")
+        if own is None:
+            return
+
+        @functools.wraps(own)
+        def init(self: Any, *args: Any, **kw: Any) -> None:
+            own(self, *args, **kw)
+            if type(self).__init__ is init:
+                self._after_init()
+
+        cls.__init__ = init  # type: ignore[method-assign]
+
+    def _after_init(self) -> None:
+        """A parameter-server worker hands its PS parameters to the servers now,
+        before a first forward pass could materialise their state here."""
+        if self._ps_plan is None and self._ps_attach():
+            self.__dict__["_buckets"] = self._make_buckets()
     _coupled_decay = True  # False for AdamWeightDecay (decoupled, inside the kernel)
 
     def __init__(
@@ -132,6 +156,8 @@ class Optimizer(Cell):
         )
         self._success = (True,) * self.param_length
         # Cached tensor lists live outside Cell registration (see _refresh_buckets).
+        # PS parameters (issue 7) are updated on the servers: see Note [PS step].
+        self.__dict__["_ps_plan"] = None
         self.__dict__["_buckets"] = self._make_buckets()
         self.__dict__["_tracked"] = []
         self.__dict__["_tracked_data"] = []
@@ -184,7 +210,10 @@ class Optimizer(Cell):
 
     def _make_buckets(self) -> list[_Bucket]:
         groups: dict[tuple[int, int | None, bool], list[int]] = {}
+        remote = self._ps_plan.indices if self._ps_plan is not None else ()
         for i in range(self.param_length):
+            if i in remote:
+                continue
             decayed = self.decay_flags[i] and self._decays(self._wd_of[i])
             key = (
                 self._lr_of[i],
@@ -306,6 +335,9 @@ class Optimizer(Cell):
         return [s.value_at(step, self.global_step) for s in self._lr_sources]
 
     def construct(self, gradients: Any) -> tuple[bool, ...]:
+        if self._ps_plan is None and self._ps_attach():
+            self.__dict__["_tracked"] = []  # rebuild the buckets without them
+            self.__dict__["_tracked_data"] = []
         self._refresh_buckets()  # materialises lazy Parameters, caches their data
         grads = self._gradients(gradients)
         with torch.no_grad():
@@ -327,7 +359,56 @@ class Optimizer(Cell):
                 wd = 0.0 if bucket.wd is None else wds[bucket.wd]
                 g, wd = self._preprocess(bucket, params, g, wd)
                 self._apply(bucket, params, g, states, lrs[bucket.lr], wd)
+        if self._ps_plan is not None:
+            self._ps_plan.step(grads, [lrs[k] for k in self._lr_of])
         return self._success
+
+    # ---- parameter server (issue 7) -------------------------------------------------
+    # Note [PS step]: on a parameter-server worker, the first step hands the
+    # optimizer's PS parameters to the servers (with `_ps_config` and the values
+    # below); from then on the local buckets leave them out, and each step pushes
+    # their gradients (with this step's learning rate) and pulls the new values.
+    # Their optimizer state lives on the servers only.
+
+    def _ps_attach(self) -> bool:
+        """Attach to the PS client if this is a worker with PS parameters."""
+        client = _context._ps_client()
+        if client is None or not any(p.is_param_ps for p in self.parameters):
+            return False
+        self.__dict__["_ps_plan"] = client.attach(self)
+        return True
+
+    def _ps_mean(self) -> bool:
+        return bool(_context.get_auto_parallel_context("gradients_mean"))
+
+    def _ps_lr(self, index: int) -> float:
+        """Parameter ``index``'s learning rate at the current step."""
+        source = self._lr_sources[self._lr_of[index]]
+        with torch.no_grad():
+            return source.value_at(self._current_step(), self.global_step)
+
+    def _ps_weight_decay(self, index: int) -> float:
+        """Parameter ``index``'s weight decay as given (0 when not decayed).
+
+        Raises:
+            RuntimeError: If it is dynamic (a Cell): servers take a number.
+        """
+        source = self._wd_sources[self._wd_of[index]]
+        if source.dynamic:
+            raise RuntimeError(
+                f"For '{self.cls_name}', a dynamic weight decay cannot be used with "
+                f"parameter-server parameters ('{self.parameters[index].name}')."
+            )
+        if not (self.decay_flags[index] and self._decays(self._wd_of[index])):
+            return 0.0
+        return source.value / source.loss_scale
+
+    def _set_static_lr(self, value: float) -> None:
+        """Set a fixed learning rate's value (a server's optimizer, every step)."""
+        parameter = self._lr_sources[0].parameter
+        assert parameter is not None and self._lr_sources[0].kind == "static"
+        with torch.no_grad():
+            parameter._materialized().fill_(value)
 
     def _preprocess(
         self, bucket: _Bucket, params: Tensors, grads: Tensors, wd: float
