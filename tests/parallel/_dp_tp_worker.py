@@ -96,6 +96,18 @@ def _train(net: Net, ids: np.ndarray, target: np.ndarray, reduce: bool) -> dict:
     return out
 
 
+def _train_cell(net: Net, ids: np.ndarray, target: np.ndarray) -> dict:
+    """The same training with TrainOneStepCell, which builds the reducer itself."""
+    net.init_parameters_data()
+    opt = nn.Momentum(net.trainable_params(), learning_rate=0.05, momentum=0.9)
+    train = nn.TrainOneStepCell(nn.WithLossCell(net, nn.MSELoss()), opt)
+    losses = [float(train(Tensor(ids), Tensor(target)).asnumpy()) for _ in range(STEPS)]
+    params = {
+        p.name: p.asnumpy().astype(np.float64).tolist() for p in net.get_parameters()
+    }
+    return {"losses": losses, "params": params, "reducer": train.reducer_flag}
+
+
 def _reducer_groups(rank: int) -> dict:
     """Known gradients through one reducer: layerwise, sliced and replicated."""
     lw = Parameter(Tensor(np.zeros(3, np.float32)), name="lw", layerwise_parallel=True)
@@ -129,6 +141,8 @@ def main() -> None:
     part = slice(rank // MP * BATCH // DP, (rank // MP + 1) * BATCH // DP)
     result = _train(net, ids[part], target[part], reduce=True)
     result.update(rank=rank, world=world, lazy_before_init=lazy)
+    spore.set_seed(SEED)
+    result["cell"] = _train_cell(Net(parallel=True), ids[part], target[part])
     result["reducer"] = _reducer_groups(rank)
     (out / f"rank{rank}.json").write_text(json.dumps(result))
     release()

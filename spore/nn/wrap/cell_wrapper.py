@@ -245,8 +245,8 @@ class TrainOneStepCell(Cell):
         # reduced while it runs) and the first call broadcasts the Parameters from
         # rank 0 when parameter_broadcast is set. Imported here, not at the top:
         # spore.nn works without the process layer (DESIGN.md).
-        self.reducer_flag = _context._is_data_parallel()
-        self._broadcast_pending = self.reducer_flag
+        self.reducer_flag = _context._is_data_parallel() or _sliced_parallel_run()
+        self._broadcast_pending = _context._is_data_parallel()
         self.grad_reducer: Callable[[Any], Any] = _identity_reducer
         if self.reducer_flag:
             from spore.nn.wrap.grad_reducer import DistributedGradReducer
@@ -322,6 +322,18 @@ class TrainOneStepCell(Cell):
         roots = [t for t in flat if t.requires_grad]
         fill = self.sens if self.sense_flag else 1.0
         return roots, [torch.full_like(t, fill) for t in roots]
+
+
+def _sliced_parallel_run() -> bool:
+    """(Semi-)auto parallel across several processes: gradients are averaged over
+    the ranks that hold the same slice (See the reducer's groups, issue 6)."""
+    mode = _context.get_auto_parallel_context("parallel_mode")
+    if mode not in (_context.ParallelMode.SEMI_AUTO_PARALLEL,
+                    _context.ParallelMode.AUTO_PARALLEL):  # fmt: skip
+        return False
+    from spore.communication.management import GlobalComm, get_group_size
+
+    return GlobalComm.INITED and get_group_size() > 1
 
 
 def _flatten(value: Any, into: list[torch.Tensor]) -> None:
