@@ -4,17 +4,22 @@ Two cases: ~1 GiB of float32 in 200 tensors ("many"), and one 2.5 GiB float32
 tensor in one file ("one-big", which exercises tensors and files over 2 GiB and
 the 512 MiB chunking). Every measurement runs in a fresh process (so the peak RSS
 is its own: VmHWM after a reset, minus the RSS before the operation), the median
-of ``--repeat`` runs is reported.
+of ``--repeat`` runs is reported; within a repeat the implementations take turns.
 
 - save: spore ``save_checkpoint`` (temporary file, fsync, rename) against
   ``safetensors.torch.save_file`` (no fsync) and ``save_file`` + fsync.
-- load: spore ``load_checkpoint`` (reads every byte into new tensors) against
-  ``safetensors.torch.load_file`` and ``safe_open(...).get_tensor`` (both map the
-  file: no copy), each followed by touching the values so that lazily mapped
-  pages are really read: "page" touches one byte per 4 KiB page, "sum" reads
-  every value (a float sum per tensor).
-- cache: "warm" (the file was just written) and, if this process may write
-  ``/proc/sys/vm/drop_caches`` (root), "cold" (page cache dropped before the run).
+- load: spore ``load_checkpoint`` (maps the file: its tensors are views, see
+  Note [mapped loads]) against ``safetensors.torch.load_file`` and
+  ``safe_open(...).get_tensor`` (both map the file too), each followed by touching
+  the values so that lazily mapped pages are really read: "page" touches one byte
+  per 4 KiB page, "sum" reads every value (a float sum per tensor).
+- cache: "warm" (the file was just written by its own writer), and, if this
+  process may write ``/proc/sys/vm/drop_caches`` (root), "reread" (cache dropped,
+  then every file read once: cached as any file read back is, in the large folios
+  readahead makes, whichever program wrote it) and "cold" (page cache dropped
+  before each run). "warm" and "reread" differ in how the page cache holds the
+  file: how a writer writes decides its folio sizes, and mapped loads map large
+  folios with far fewer page-table entries (see Note [overlapped save]).
 
 ``ratio`` is safetensors' time / spore's time for the same case, operation, touch
 and cache (> 1: spore is faster). MindSpore's own save/load run only where
@@ -112,7 +117,8 @@ def _load(impl: str, path: str) -> tuple[dict[str, torch.Tensor], Any]:
         from spore import load_checkpoint
 
         loaded = load_checkpoint(path)
-        return {k: p.to_torch() for k, p in loaded.items()}, loaded
+        # detached: the touch must not build autograd nodes safetensors' do not
+        return {k: p.to_torch().detach() for k, p in loaded.items()}, loaded
     if impl == "safetensors.load_file":
         from safetensors.torch import load_file
 
@@ -187,6 +193,12 @@ def _drop_caches() -> bool:
         return False
 
 
+def _read_through(path: Path) -> None:
+    with open(path, "rb") as file:
+        while file.read(16 << 20):
+            pass
+
+
 def _run(op: str, impl: str, case: str, path: str, scale: float, touch: str) -> dict:
     command = [sys.executable, __file__, "--worker", "--op", op, "--impl", impl]
     command += ["--case", case, "--path", path, "--scale", str(scale), "--touch", touch]
@@ -250,37 +262,51 @@ def main() -> None:
                 "ckpt": str(workdir / "m.ckpt"),
                 "st": str(workdir / "m.safetensors"),
             }
-            for impl in savers:
-                target = (
-                    files["st"] if impl.startswith("safetensors") else files["ckpt"]
-                )
-                if impl == "mindspore.ckpt":
-                    target = str(workdir / "ms.ckpt")
-                runs = []
-                for _ in range(args.repeat):
+            # Implementations take turns within each repeat, so that a slow
+            # spell of the shared disk or CPUs hits them alike.
+            save_runs: dict[str, list[dict]] = {impl: [] for impl in savers}
+            for _ in range(args.repeat):
+                for impl in savers:
+                    target = (
+                        files["st"] if impl.startswith("safetensors") else files["ckpt"]
+                    )
+                    if impl == "mindspore.ckpt":
+                        target = str(workdir / "ms.ckpt")
                     for leftover in workdir.iterdir():
                         leftover.chmod(0o600)
                         leftover.unlink()
                     os.sync()  # earlier writeback must not slow this run
-                    runs.append(_run("save", impl, case, target, args.scale, "-"))
-                rows.append((case, "save", impl, "-", "-", _median(runs)))
+                    save_runs[impl].append(
+                        _run("save", impl, case, target, args.scale, "-")
+                    )
+            for impl in savers:
+                rows.append((case, "save", impl, "-", "-", _median(save_runs[impl])))
             # the files of the last save of each format stay for the loads
             _run("save", "spore.ckpt", case, files["ckpt"], args.scale, "-")
             _run("save", "safetensors", case, files["st"], args.scale, "-")
-            for cache in ["warm", "cold"] if cold_ok else ["warm"]:
+            os.sync()
+            for cache in ["warm", "reread", "cold"] if cold_ok else ["warm"]:
+                if cache == "reread":
+                    _drop_caches()
+                    for path in workdir.iterdir():
+                        _read_through(path)
                 for touch in ["page", "sum"]:
-                    for impl in loaders:
-                        path = files["ckpt"] if impl == "spore.ckpt" else files["st"]
-                        if impl == "mindspore.ckpt":
-                            path = str(workdir / "ms.ckpt")
-                        runs = []
-                        for _ in range(args.repeat):
+                    load_runs: dict[str, list[dict]] = {impl: [] for impl in loaders}
+                    for _ in range(args.repeat):
+                        for impl in loaders:
+                            path = files["st"]
+                            if impl == "spore.ckpt":
+                                path = files["ckpt"]
+                            elif impl == "mindspore.ckpt":
+                                path = str(workdir / "ms.ckpt")
                             if cache == "cold":
                                 _drop_caches()
-                            runs.append(
+                            load_runs[impl].append(
                                 _run("load", impl, case, path, args.scale, touch)
                             )
-                        rows.append((case, "load", impl, touch, cache, _median(runs)))
+                    for impl in loaders:
+                        result = _median(load_runs[impl])
+                        rows.append((case, "load", impl, touch, cache, result))
             for leftover in workdir.iterdir():
                 leftover.chmod(0o600)
                 leftover.unlink()

@@ -8,10 +8,14 @@ interpreters:
     /tmp/ms210/bin/python scripts/mindspore_ckpt_check.py check /tmp/spore_ckpt_check
 
 ``write`` saves every dtype, 0-d and chunked tensors, append_dict entries and a CRC
-trailer as ``.ckpt`` (and the same tensors but bfloat16 as ``.safetensors``), plus
-the expected values as JSON. ``check`` loads them with ``mindspore.load_checkpoint``
-(with ``crc_check=True``) and compares names, dtypes, shapes and values; it prints one
-line per entry and exits 1 on any mismatch.
+trailer as ``.ckpt`` (and the same tensors but bfloat16 as ``.safetensors``), a second
+``.ckpt`` whose large tensors are cut into page-aligned chunks (the layout spore maps
+in one piece), plus the expected values as JSON. Every tensor's bytes in spore's
+``.ckpt`` files start at a 64-byte boundary, after a padding field MindSpore's schema
+does not know (Note [aligned payloads]); ``write`` reports how many it wrote.
+``check`` loads the files with ``mindspore.load_checkpoint`` (with ``crc_check=True``)
+and compares names, dtypes, shapes and values; it prints one line per entry and
+exits 1 on any mismatch.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def write(folder: Path) -> None:
@@ -55,44 +60,71 @@ def write(folder: Path) -> None:
         append_dict={"epoch_num": 3, "lr": 0.5, "note": "spore"},
         crc_check=True,
     )
+    # 64 KiB slices: the chunks of "paged" start at 64 KiB boundaries.
+    _ckpt_format.SLICE_SIZE_BYTES = 64 * 1024
+    paged = {
+        "paged": torch.arange(50_000, dtype=torch.float64) / 3,
+        "paged_bf16": torch.linspace(-4, 4, 70_000).bfloat16(),
+        "after": torch.arange(5, dtype=torch.int32),
+    }
+    save_checkpoint(
+        {k: Tensor.from_torch(v) for k, v in paged.items()},
+        str(folder / "spore_chunked.ckpt"),
+        crc_check=True,
+    )
+    for name in ("spore.ckpt", "spore_chunked.ckpt"):
+        with open(folder / name, "rb") as file:
+            index = _ckpt_format.read_index(file.fileno(), str(folder / name))
+        starts = [o for r in index.records if r.dtype for o, n in r.chunks if n]
+        aligned = sum(start % _ckpt_format.ALIGNMENT == 0 for start in starts)
+        print(f"{name}: {aligned} of {len(starts)} tensor payloads 64-byte aligned")
     # MindSpore 2.10 with numpy 2 can neither save nor load BF16 safetensors (its
     # own files included: "The Numpy bfloat16 data type is not supported now").
     no_bf16 = {k: v for k, v in tensors.items() if k != "bf16"}
     save_checkpoint(no_bf16, str(folder / "spore.safetensors"), format="safetensors")
-    expected = {
-        name: {
-            "dtype": str(Tensor.from_torch(v).dtype),
-            "shape": list(v.shape),
-            "values": (v.float() if v.dtype == torch.bfloat16 else v)
-            .reshape(-1)
-            .tolist(),
-        }
-        for name, v in values.items()
-    }
+    expected = {name: _describe(v) for name, v in values.items()}
     expected["epoch_num"] = {"dtype": "Int64", "shape": [], "values": [3]}
     expected["lr"] = {"dtype": "Float32", "shape": [], "values": [0.5]}
     expected["note"] = {"dtype": "str", "value": "spore"}
+    expected_paged = {name: _describe(v) for name, v in paged.items()}
     (folder / "expected.json").write_text(json.dumps(expected))
-    print(f"wrote {folder}/spore.ckpt, spore.safetensors and expected.json")
+    (folder / "expected_chunked.json").write_text(json.dumps(expected_paged))
+    print(f"wrote {folder}/spore.ckpt, spore_chunked.ckpt, spore.safetensors, JSON")
+
+
+def _describe(value: Any) -> dict[str, Any]:
+    import torch
+
+    from spore import Tensor
+
+    flat = value.float() if value.dtype == torch.bfloat16 else value
+    return {
+        "dtype": str(Tensor.from_torch(value).dtype),
+        "shape": list(value.shape),
+        "values": flat.reshape(-1).tolist(),
+    }
 
 
 def check(folder: Path) -> int:
     import mindspore as ms  # type: ignore[import-not-found]
     import numpy as np
 
-    expected = json.loads((folder / "expected.json").read_text())
     failures = 0
-    for file_name, fmt in (
-        ("spore.ckpt", "ckpt"),
-        ("spore.safetensors", "safetensors"),
+    for file_name, fmt, expected_file in (
+        ("spore.ckpt", "ckpt", "expected.json"),
+        ("spore_chunked.ckpt", "ckpt", "expected_chunked.json"),
+        ("spore.safetensors", "safetensors", "expected.json"),
     ):
+        expected = json.loads((folder / expected_file).read_text())
         kwargs = {"crc_check": True} if fmt == "ckpt" else {"format": fmt}
         loaded = ms.load_checkpoint(str(folder / file_name), **kwargs)
         for name, want in expected.items():
             if fmt == "safetensors" and name in ("epoch_num", "lr", "note", "bf16"):
                 continue  # only in the .ckpt (see write())
             got = loaded.get(name)
-            if want["dtype"] == "str":
+            if got is None:
+                ok = False
+            elif want["dtype"] == "str":
                 ok = got == want["value"]
             else:
                 data = got.astype(ms.float32) if str(got.dtype) == "BFloat16" else got

@@ -5,8 +5,11 @@ the files are ordinary ``.ckpt``/``.safetensors``); the layouts go to a strategy
 (JSON shaped like MindSpore's ``ParallelStrategyMap``, with the full shape added).
 `load_distributed_checkpoint` fills each Parameter of a network laid out for any
 number of ranks (1 included) from files written by any other number: for every
-local slice it reads, one at a time, only the source slices that overlap it, and
-copies the overlap. A rank thus holds its own slices plus at most one source slice.
+local slice it copies, from each source slice that overlaps it, just the overlap,
+straight into the local slice. The source files are mapped, not read
+(`spore.train._ckpt_boxes`), so a rank holds its own slices and nothing more; only
+a source tensor that cannot be mapped as one range (``SPORE_CKPT_MMAP=0``, or a
+slice over 512 MiB in a file MindSpore wrote) is read whole, one at a time.
 """
 
 from __future__ import annotations
@@ -105,13 +108,13 @@ def build_searched_strategy(
         for item in doc["parallel_layout_item"]:
             lay = item["parallel_layouts"]
             out[item["param_name"]] = Layout.create(
-                lay["full_shape"], lay["dev_matrix"][0]["dim"], lay["tensor_map"][0]["dim"],
-                lay.get("opt_shard_group", ""),
+                lay["full_shape"], lay["dev_matrix"][0]["dim"],
+                lay["tensor_map"][0]["dim"], lay.get("opt_shard_group", ""),
             )  # fmt: skip
     except (ValueError, KeyError, TypeError, IndexError) as err:
         raise ValueError(
-            f"For 'build_searched_strategy', '{path}' is not a strategy file written by "
-            f"spore.parallel.save_strategy: {err}"
+            f"For 'build_searched_strategy', '{path}' is not a strategy file written "
+            f"by spore.parallel.save_strategy: {err}"
         ) from err
     return out
 
@@ -142,7 +145,7 @@ def save_sliced_checkpoint(
 
 
 def _index(offsets: Sequence[int], shape: Sequence[int]) -> tuple[slice, ...]:
-    return tuple(slice(o, o + s) for o, s in zip(offsets, shape))
+    return tuple(slice(o, o + s) for o, s in zip(offsets, shape, strict=True))
 
 
 def merge_sliced_parameter(
@@ -184,13 +187,14 @@ def merge_sliced_parameter(
     for p in sliced_parameters[1:]:
         if p.name != first.name:
             raise ValueError(
-                "For 'merge_sliced_parameter', all slices should have one name, but got "
-                f"{first.name!r} and {p.name!r}."
+                "For 'merge_sliced_parameter', all slices should have one name, but "
+                f"got {first.name!r} and {p.name!r}."
             )
         if len(p.shape) != len(first.shape) or p.shape[1:] != first.shape[1:]:
             raise ValueError(
                 f"For 'merge_sliced_parameter', the slices of {first.name!r} should "
-                f"agree in rank and trailing shape, but got {first.shape} and {p.shape}."
+                "agree in rank and trailing shape, but got "
+                f"{first.shape} and {p.shape}."
             )
     values = [p.to_torch().detach() for p in sliced_parameters]
     if strategy is None:
@@ -207,7 +211,8 @@ def merge_sliced_parameter(
         if len(values) != lay.device_num:
             raise ValueError(
                 f"For 'merge_sliced_parameter', the device matrix {list(lay.dev_mat)} "
-                f"needs {lay.device_num} slices of {first.name!r}, but got {len(values)}."
+                f"needs {lay.device_num} slices of {first.name!r}, but got "
+                f"{len(values)}."
             )
         merged = torch.empty(lay.full_shape, dtype=values[0].dtype)
         for rank in lay.first_holders():
@@ -227,11 +232,17 @@ def _source_layout(
     return lay
 
 
-def _read(path: str, name: str, fmt: str) -> torch.Tensor:
-    from spore.train.serialization import load_checkpoint
+def _copy_overlap(
+    source: Any, name: str, box: tuple[slice, ...], out: torch.Tensor,
+    dest: tuple[slice, ...],
+) -> None:  # fmt: skip
+    """``out[dest] = source tensor name[box]``, reading only that box."""
+    source.copy_box(name, box, out, dest)
 
-    got = load_checkpoint(path, choice_func=lambda n: n == name, format=fmt)
-    return got[name].to_torch().detach()  # type: ignore[union-attr]
+
+def _shifted(box: list[tuple[int, int]], origin: Sequence[int]) -> tuple[slice, ...]:
+    """``box`` (global [start, stop) per dim) in coordinates starting at ``origin``."""
+    return tuple(slice(a - o, b - o) for (a, b), o in zip(box, origin, strict=True))
 
 
 def load_distributed_checkpoint(
@@ -275,10 +286,9 @@ def load_distributed_checkpoint(
     for f in files:
         if not os.path.isfile(f):
             raise ValueError(
-                f"For 'load_distributed_checkpoint', the checkpoint file '{f}' does not "
-                "exist."
+                f"For 'load_distributed_checkpoint', the checkpoint file '{f}' does "
+                "not exist."
             )
-    fmt = "safetensors" if files[0].endswith(".safetensors") else "ckpt"
     sources = (
         build_searched_strategy(train_strategy_filename)
         if train_strategy_filename
@@ -286,7 +296,39 @@ def load_distributed_checkpoint(
     )
     if rank is None:
         rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
-    names = _names_in(files[0], fmt)
+    from spore.train._ckpt_boxes import CheckpointBoxes
+
+    opened: dict[str, CheckpointBoxes] = {}
+
+    def source_file(path: str) -> CheckpointBoxes:
+        if path not in opened:
+            fmt = "safetensors" if path.endswith(".safetensors") else "ckpt"
+            opened[path] = CheckpointBoxes(path, fmt)
+        return opened[path]
+
+    try:
+        missing = _fill(network, files, predict_strategy, sources, rank, source_file)
+    finally:
+        for boxes in opened.values():
+            boxes.close()
+    if strict_load and missing:
+        raise ValueError(
+            f"For 'load_distributed_checkpoint', the Parameters {missing} are in none "
+            "of the checkpoints; pass strict_load=False to skip them."
+        )
+    return missing
+
+
+def _fill(
+    network: Any,
+    files: list[str],
+    predict_strategy: dict[str, Any] | None,
+    sources: dict[str, Layout],
+    rank: int,
+    source_file: Any,
+) -> list[str]:
+    """Fill every Parameter of ``network`` found in ``files``; return the others."""
+    names = source_file(files[0]).names()
     missing = []
     for param in network.get_parameters():
         name = param.name
@@ -313,40 +355,16 @@ def load_distributed_checkpoint(
         out: torch.Tensor | None = None
         for s_rank in src.first_holders():
             s_off = src.offsets(s_rank)
-            lo = [max(a, b) for a, b in zip(t_off, s_off)]
+            lo = [max(a, b) for a, b in zip(t_off, s_off, strict=True)]
             hi = [min(a + n, b + m) for a, n, b, m in
-                  zip(t_off, t_shape, s_off, src.slice_shape)]  # fmt: skip
-            if any(h <= low for low, h in zip(lo, hi)):
+                  zip(t_off, t_shape, s_off, src.slice_shape, strict=True)]  # fmt: skip
+            if any(h <= low for low, h in zip(lo, hi, strict=True)):
                 continue
-            piece = _read(files[s_rank if src.device_num > 1 else 0], name, fmt)
+            source = source_file(files[s_rank if src.device_num > 1 else 0])
             if out is None:
-                out = torch.empty(t_shape, dtype=piece.dtype)
-            out[tuple(slice(a - o, b - o) for a, b, o in zip(lo, hi, t_off))] = piece[
-                tuple(slice(a - o, b - o) for a, b, o in zip(lo, hi, s_off))
-            ]
-            del piece
+                out = torch.empty(t_shape, dtype=source.dtype(name))
+            box = list(zip(lo, hi, strict=True))
+            _copy_overlap(source, name, _shifted(box, s_off), out, _shifted(box, t_off))
         assert out is not None
         param.set_data(Tensor.from_torch(out), slice_shape=sliced)
-    if strict_load and missing:
-        raise ValueError(
-            f"For 'load_distributed_checkpoint', the Parameters {missing} are in none of "
-            "the checkpoints; pass strict_load=False to skip them."
-        )
     return missing
-
-
-def _names_in(path: str, fmt: str) -> set[str]:
-    """The entry names of a checkpoint, read without loading any tensor."""
-    from spore.train.serialization import load_checkpoint
-
-    names: set[str] = set()
-
-    def record(name: str) -> bool:
-        names.add(name)
-        return False
-
-    try:
-        load_checkpoint(path, choice_func=record, format=fmt)
-    except ValueError:  # "nothing loaded": expected, every entry was declined
-        pass
-    return names

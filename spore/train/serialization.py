@@ -101,11 +101,22 @@ def _check_prefix(prefix: Any, name: str) -> tuple[str, ...] | None:
 # ---- what is saved -------------------------------------------------------------------
 
 
-def _save_value(value: Any, what: str) -> Any:
-    """A CPU, contiguous torch tensor (or a str) for one entry to be written."""
+def _save_value(value: Any, what: str, integrated: bool = False) -> Any:
+    """The torch tensor (or str) of one entry to be written; with ``integrated``,
+    a sliced Parameter with a layout gives the whole tensor, gathered from all
+    ranks (MindSpore's integrated_save)."""
     if isinstance(value, str):
         return value
+    if integrated and isinstance(value, Parameter) and _is_laid_out_slice(value):
+        # Only a Parameter given a layout by spore.parallel gets here, so that
+        # package is imported already; train stays free of it otherwise.
+        from spore.parallel._gather import gather_whole
+
+        return gather_whole(value)
     if isinstance(value, Tensor):
+        remote = getattr(value, "_ps_remote", None)
+        if remote is not None and not remote.local:
+            return remote.fetch()  # held by the parameter servers: a fetched copy
         return value._materialized().detach()
     raise TypeError(
         f"For 'save_checkpoint', {what} should be a Parameter or Tensor, but got "
@@ -113,7 +124,13 @@ def _save_value(value: Any, what: str) -> Any:
     )
 
 
-def _items_from_save_obj(save_obj: Any, choice_func: Any) -> list[tuple[str, Any, Any]]:
+def _is_laid_out_slice(param: Parameter) -> bool:
+    return bool(param.sliced) and getattr(param, "_layout", None) is not None
+
+
+def _items_from_save_obj(
+    save_obj: Any, choice_func: Any, integrated: bool
+) -> list[tuple[str, Any, Any]]:
     """``(name, source object, value)`` in save order, before de-duplication."""
     chosen = (lambda name: True) if choice_func is None else choice_func
     items: list[tuple[str, Any, Any]] = []
@@ -161,7 +178,7 @@ def _items_from_save_obj(save_obj: Any, choice_func: Any) -> list[tuple[str, Any
             f"but got {type(save_obj).__name__}."
         )
     return [
-        (name, source, _save_value(value, f"the data of '{name}'"))
+        (name, source, _save_value(value, f"the data of '{name}'", integrated))
         for name, source, value in items
         if chosen(name)
     ]
@@ -190,7 +207,7 @@ def _append_value(key: Any, value: Any) -> Any:
 
 
 def _collect(
-    save_obj: Any, append_dict: Any, choice_func: Any
+    save_obj: Any, append_dict: Any, choice_func: Any, integrated: bool = False
 ) -> list[tuple[str, Any]]:
     """The entries to write, in order: one per name (MindSpore's dict semantics)."""
     if append_dict is not None and not isinstance(append_dict, dict):
@@ -201,7 +218,7 @@ def _collect(
     appended = [(k, _append_value(k, v)) for k, v in (append_dict or {}).items()]
     entries: dict[str, Any] = {}
     sources: dict[str, Any] = {}
-    for name, source, value in _items_from_save_obj(save_obj, choice_func):
+    for name, source, value in _items_from_save_obj(save_obj, choice_func, integrated):
         if name in entries and sources[name] is not source:
             warnings.warn(
                 f"For 'save_checkpoint', two entries of 'save_obj' are named '{name}'; "
@@ -261,8 +278,11 @@ def save_checkpoint(
             name to Parameter/Tensor/str such as `load_checkpoint` returns.
         ckpt_file_name: The file; ``.ckpt`` (or ``.safetensors``) is appended when
             missing. An existing file is replaced atomically.
-        integrated_save: Merge model-parallel slices (nothing to merge without
-            model parallelism).
+        integrated_save: Save the whole tensor of every sliced Parameter with a
+            layout (``spore.parallel.set_layout``, a layer's ``shard``): its
+            slices are all-gathered over torch.distributed's world, so every rank
+            must save the same Parameters in the same order. False saves each
+            rank's slice. Nothing to merge without model parallelism.
         async_save: True, ``"thread"`` or ``"process"``: copy the values now and
             write them in a background thread while training goes on (spore uses a
             thread for ``"process"`` too). `wait_async_save` waits for it.
@@ -277,6 +297,8 @@ def save_checkpoint(
         TypeError: If an argument or an entry has the wrong type.
         ValueError: If ``async_save`` or ``format`` is not a known value.
         IsADirectoryError: If ``ckpt_file_name`` is a directory.
+        RuntimeError: If ``integrated_save`` meets a sliced Parameter and
+            torch.distributed is not initialised.
 
     Examples:
         >>> import os, tempfile
@@ -308,7 +330,7 @@ def save_checkpoint(
         )
     if not path.endswith("." + fmt):
         path += "." + fmt
-    items = _collect(save_obj, append_dict, choice_func)
+    items = _collect(save_obj, append_dict, choice_func, integrated_save)
     if async_save:
         # The snapshot is taken now, so later training steps cannot leak into it.
         snapshot = [
@@ -401,11 +423,14 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """Load a ``.ckpt`` (or ``.safetensors``) file into a dict of Parameters.
 
-    The file is read entry by entry straight into each tensor's memory, so a load
-    needs no more memory than the tensors it returns, and files or tensors over
-    2 GiB work. ``.safetensors`` files are memory-mapped (copy on write): the
-    Parameters read the file's pages, so the file must not be rewritten in place
-    while they live (spore's saves replace a file by renaming, which is safe).
+    Both formats are memory-mapped (copy on write): a ``.ckpt`` tensor of at least
+    64 KiB whose bytes are aligned in the file (every one in files spore writes)
+    is a view of the file's pages; the others are read straight into new tensors.
+    A load thus needs no more memory than the tensors it returns, and files or
+    tensors over 2 GiB work. The Parameters read the file's pages, so the file
+    must not be rewritten in place while they live (spore's saves replace a file
+    by renaming, which is safe; a file truncated under them raises SIGBUS when
+    they are read). ``SPORE_CKPT_MMAP=0`` copies every ``.ckpt`` tensor instead.
 
     Args:
         ckpt_file_name: The file, ending with ``.ckpt`` (``.safetensors``).

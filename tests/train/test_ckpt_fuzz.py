@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spore import Tensor, load_checkpoint, save_checkpoint
+from spore.train import _ckpt_format, _ckpt_mmap
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared/fixtures/mindspore-ckpt"
 SMALL = [
@@ -81,8 +82,28 @@ def _load_quietly(path: Path, **kwargs: Any) -> str:
     return "loaded"
 
 
+def _spore_seed(tmp_path: Path) -> bytes:
+    """A small file spore wrote: aligned payloads (padding fields), a CRC."""
+    source = tmp_path / "seed.ckpt"
+    save_checkpoint(
+        {
+            "w": Tensor.from_torch(torch.arange(12, dtype=torch.float32)),
+            "flags": Tensor.from_torch(torch.tensor([True, False])),
+        },
+        str(source),
+        crc_check=True,
+    )
+    return source.read_bytes()
+
+
 @pytest.mark.skipif(not SEEDS, reason="the MindSpore checkpoint fixtures are not here")
-def test_mutated_ckpt_files_load_or_fail_cleanly(tmp_path: Path) -> None:
+def test_mutated_ckpt_files_load_or_fail_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every tensor big enough to map: mutated files go through the mapped reads
+    # where their bytes are aligned and through the copies where they are not.
+    monkeypatch.setattr(_ckpt_mmap, "MAP_MIN_BYTES", 0)
+    seeds = [*SEEDS, _spore_seed(tmp_path)]
     path = tmp_path / "fuzz.ckpt"
     outcomes: dict[str, int] = {}
     started = time.monotonic()
@@ -94,7 +115,7 @@ def test_mutated_ckpt_files_load_or_fail_cleanly(tmp_path: Path) -> None:
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-    @given(raw=mutated(SEEDS), crc=st.booleans())
+    @given(raw=mutated(seeds), crc=st.booleans())
     def run(raw: bytes, crc: bool) -> None:
         path.write_bytes(raw)
         outcome = _load_quietly(path, crc_check=crc)
@@ -131,3 +152,44 @@ def test_mutated_safetensors_files_load_or_fail_cleanly(tmp_path: Path) -> None:
 
     run()
     assert set(outcomes) == {"error", "loaded"}
+
+
+def _index_or_error(path: Path) -> Any:
+    with open(path, "rb") as file:
+        try:
+            index = _ckpt_format.read_index(file.fileno(), str(path))
+        except ValueError as err:
+            return str(err)
+    return [(r.name, r.dims, r.type_name, r.chunks) for r in index.records]
+
+
+@pytest.mark.skipif(not SEEDS, reason="the MindSpore checkpoint fixtures are not here")
+def test_fast_header_path_reads_what_the_general_parser_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `_canonical_entry` must only ever agree with the general parser (or leave
+    # the entry to it): same records, same errors, on mutated files.
+    seeds = [*SEEDS, _spore_seed(tmp_path)]
+    path = tmp_path / "fuzz.ckpt"
+    fast_entries = 0
+    original = _ckpt_format._canonical_entry
+
+    def counted(cursor: Any) -> Any:
+        nonlocal fast_entries
+        entry = original(cursor)
+        fast_entries += entry is not None
+        return entry
+
+    monkeypatch.setattr(_ckpt_format, "_canonical_entry", counted)
+
+    @settings(max_examples=1000, deadline=None, derandomize=True, database=None)
+    @given(raw=mutated(seeds))
+    def run(raw: bytes) -> None:
+        path.write_bytes(raw)
+        monkeypatch.setattr(_ckpt_format, "_FAST_HEADERS", True)
+        fast = _index_or_error(path)
+        monkeypatch.setattr(_ckpt_format, "_FAST_HEADERS", False)
+        assert _index_or_error(path) == fast
+
+    run()
+    assert fast_entries > 1000

@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import save_file
 
 from spore import Tensor, load_checkpoint, save_checkpoint
-from spore.train import _ckpt_format, _ckpt_writer
+from spore.train import _ckpt_encode, _ckpt_writer
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared/fixtures/mindspore-ckpt"
 MIXED = FIXTURES / "mixed_dtypes.ckpt"
@@ -27,7 +27,7 @@ needs_fixtures = pytest.mark.skipif(
 
 
 def _entry(tag: str, dims: list[int], type_name: str, content: bytes) -> bytes:
-    head = _ckpt_format._entry_header(
+    head = _ckpt_encode._entry_header(
         tag.encode(), dims, type_name.encode(), len(content)
     )
     return head + content
@@ -50,7 +50,7 @@ def test_huge_declared_length_is_refused_before_allocating(
 ) -> None:
     allocations: list[Any] = []
     monkeypatch.setattr(torch, "empty", lambda *a, **k: allocations.append(a))
-    head = _ckpt_format._entry_header(b"w", [2**38], b"Float32", 2**40)
+    head = _ckpt_encode._entry_header(b"w", [2**38], b"Float32", 2**40)
     path = _file(tmp_path, head + b"\x00" * 64)
     with pytest.raises(ValueError, match=r"declares \d+ bytes but only \d+ remain"):
         load_checkpoint(path)
@@ -269,7 +269,7 @@ def test_failed_save_keeps_the_previous_file_and_removes_the_temporary(
         out.write(b"\x0a\x05partial")
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(_ckpt_format, "write_checkpoint", half_then_fail)
+    monkeypatch.setattr(_ckpt_encode, "write_checkpoint", half_then_fail)
     with pytest.raises(OSError, match=r"No space left"):
         save_checkpoint({"w": Tensor([2.0])}, str(path))
     assert path.read_bytes() == before
@@ -296,6 +296,9 @@ def test_checkpoint_modules_use_no_pickle() -> None:
     modules = [
         "serialization.py",
         "_ckpt_format.py",
+        "_ckpt_encode.py",
+        "_ckpt_mmap.py",
+        "_ckpt_boxes.py",
         "_ckpt_writer.py",
         "_safetensors_format.py",
         "_load_into_net.py",
