@@ -30,9 +30,10 @@ from spore.common import dtype as mstype
 # element size (files spore writes: always, Note [aligned payloads]; MindSpore's:
 # where the header happens to end so); misaligned tensors are copied. Tensors under
 # `MAP_MIN_BYTES` are copied too: cheap, and they then do not keep the file mapped.
-# A mapped range already in the page cache has its page tables filled at once
+# A mapped range wholly in the page cache has its page tables filled at once
 # (MADV_POPULATE_READ: one call instead of a fault per 16 pages when first read);
-# one that is not is read ahead asynchronously (MADV_WILLNEED).
+# one that is not is read ahead asynchronously (MADV_WILLNEED), so that a cold
+# load returns at once and the disk works while the first tensors are used.
 # Chunks are placed side by side with MAP_FIXED into one reserved range (Linux), so
 # a sliced 2.5 GiB tensor is one view as well. Every map starts on a 2 MiB
 # boundary and chunks start at 2 MiB multiples in spore's files, so file offsets
@@ -82,7 +83,13 @@ class _Libc:
         self.mincore = lib.mincore
         self.mincore.restype = ctypes.c_int
         self.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
-        self._resident = ctypes.create_string_buffer(1)
+
+    def map(self, address: int | None, length: int, prot: int, flags: int,
+            fd: int, offset: int) -> int | None:  # fmt: skip
+        got = self.mmap(address, length, prot, flags, fd, offset)
+        if got is None or got == ctypes.c_void_p(-1).value:
+            return None
+        return int(got)
 
     def reserve(self, length: int) -> tuple[int, int, int] | None:
         """An inaccessible range of ``length`` bytes that starts on a huge-page
@@ -102,29 +109,24 @@ class _Libc:
         fixed = mmap.MAP_PRIVATE | _MAP_FIXED
         return self.map(address, length, rw, fixed, fd, offset) is not None
 
-    def _cached(self, address: int) -> bool:
-        """Whether the page at ``address`` is in the page cache (mincore)."""
-        found = self.mincore(address, 1, self._resident) == 0
-        return found and bool(self._resident.raw[0] & 1)
+    def _cached(self, address: int, length: int) -> bool:
+        """Whether every page of the range is in the page cache (mincore)."""
+        pages = -(-length // _PAGE)
+        vector = ctypes.create_string_buffer(pages)
+        if self.mincore(address, length, vector) != 0:
+            return False
+        return b"\x00" not in vector.raw[:pages]  # bit 0 of each byte: resident
 
     def prefetch(self, address: int, length: int) -> None:
         """Prepare ``length`` bytes mapped at ``address`` (page aligned) for
-        reading: if cached (first and last page), fill the page tables now in one
-        call (MADV_POPULATE_READ; no copy, copy on write stays) instead of one
-        fault per 16 pages later; if not, ask the kernel to read them ahead
-        (MADV_WILLNEED). Errors (kernels before 5.14) are ignored: faults do it."""
-        last = address + max(length - 1, 0) // _PAGE * _PAGE
-        if self._cached(address) and self._cached(last):
+        reading: if all cached, fill the page tables now in one call
+        (MADV_POPULATE_READ; no copy, copy on write stays) instead of one fault
+        per 16 pages later; if not, ask the kernel to read them ahead without
+        waiting (MADV_WILLNEED). Errors (kernels before 5.14) are ignored."""
+        if self._cached(address, length):
             self.madvise(address, length, _MADV_POPULATE_READ)
         else:
             self.madvise(address, length, _MADV_WILLNEED)
-
-    def map(self, address: int | None, length: int, prot: int, flags: int,
-            fd: int, offset: int) -> int | None:  # fmt: skip
-        got = self.mmap(address, length, prot, flags, fd, offset)
-        if got is None or got == ctypes.c_void_p(-1).value:
-            return None
-        return int(got)
 
 
 def _load_libc() -> _Libc | None:
