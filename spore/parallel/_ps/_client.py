@@ -18,8 +18,10 @@ from typing import Any
 import torch
 import torch.distributed.rpc as rpc
 
+from spore.common import dtype as mstype
 from spore.common.initializer import Zero
 from spore.common.parameter import Parameter
+from spore.communication.management import _first_line
 from spore.parallel._ps import _server, _wire
 from spore.parallel._ps._cluster import Cluster, server_name
 
@@ -278,7 +280,7 @@ class PSClient:
         """Tables are split by rows over all servers; anything else goes whole to
         the least loaded server (in registration order: the same on every worker)."""
         servers = self.cluster.server_num
-        size = param.itemsize * max(1, _numel(param.shape))
+        size = param.nbytes
         rows = param.shape[0] if param.shape else 0
         if param.name.endswith(_TABLE_SUFFIX) and rows >= servers and servers > 1:
             parts = []
@@ -364,8 +366,9 @@ class PSClient:
         answers = self._wait(futures, f"a lookup in '{entry.key}'")
         if not order:
             row_shape = tuple(entry.param.shape[1:])
-            dtype = torch.float32
-            return torch.empty((0, *row_shape), dtype=dtype)
+            return torch.empty(
+                (0, *row_shape), dtype=mstype.to_torch(entry.param.dtype)
+            )
         return torch.cat([answers[server] for server in order])
 
     def fetch(self, entry: _Entry, prefix: str) -> torch.Tensor:
@@ -409,13 +412,6 @@ class PSClient:
         return True
 
 
-def _numel(shape: tuple[int, ...]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
-
-
 def _rows(data: torch.Tensor, start: int, stop: int) -> torch.Tensor:
     if data.dim() == 0:
         return data
@@ -453,13 +449,8 @@ def _take_pending(
     if not pending:
         return (
             torch.empty(0, dtype=torch.int64),
-            torch.empty((0, *row_shape), dtype=torch.float32),
+            torch.empty((0, *row_shape), dtype=mstype.to_torch(param.dtype)),
         )
     ids = torch.cat([p[0] for p in pending])
     rows = torch.cat([p[1] for p in pending])
     return ids, rows
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
