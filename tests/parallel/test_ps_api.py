@@ -3,6 +3,9 @@ on Parameters and Cells, what travels on the wire, the launcher's arguments."""
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 import pytest
 
@@ -243,3 +246,23 @@ def test_launch_command_line_refuses_bad_counts(capsys) -> None:
         main(["--worker_num", "0", "train.py"])
     assert exit_info.value.code == 2
     assert "'worker_num' should be >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("given", "seen"), [(None, "1"), ("0", "0")])
+def test_launch_backs_large_buffers_with_huge_pages_unless_told(
+    tmp_path, given, seen
+) -> None:
+    # Note [PS buffers]: the launcher turns PyTorch's huge-page allocation on for
+    # every process it starts, and keeps a value the caller chose.
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    if given is not None:
+        env["THP_MEM_ALLOC_ENABLE"] = given
+    record = (
+        "import os, sys; name = os.environ['MS_ROLE'] + os.environ['MS_NODE_ID']; "
+        "open(os.path.join(sys.argv[1], name), 'w').write("
+        "os.environ.get('THP_MEM_ALLOC_ENABLE', 'unset'))"
+    )
+    status = launch([sys.executable, "-c", record, str(tmp_path)], 1, 2, env=env)
+    assert status == 0
+    seen_by = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    assert seen_by == {"MS_PSERVER0": seen, "MS_WORKER0": seen, "MS_WORKER1": seen}
