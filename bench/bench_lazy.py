@@ -53,8 +53,10 @@ def child(variant: str, repeat: int) -> None:
     from llama_shapes import LLAMA_70B
 
     build = {"spore": build_spore, "torch_meta": build_torch_meta}[variant]
-    import spore  # noqa: F401  (both variants pay the same imports)
+    # Both variants pay the same imports.
     import torch  # noqa: F401
+
+    import spore  # noqa: F401
 
     rss_before = _rss_mib()
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -87,16 +89,21 @@ def main() -> None:
     rows = {}
     for variant in ("torch_meta", "spore"):
         out = subprocess.run(
-            [sys.executable, __file__, "--child", variant, "--repeat", str(args.repeat)],
+            [sys.executable, __file__, "--child", variant,
+             "--repeat", str(args.repeat)],
             capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
         rows[variant] = json.loads(out)
     base = rows["torch_meta"]["median_ms"]
-    print("| variant | tensors | first build ms | median ms | RSS growth MiB | time vs torch meta |")
+    print(
+        "| variant | tensors | first build ms | median ms | RSS growth MiB "
+        "| time vs torch meta |"
+    )
     print("|---|---|---|---|---|---|")
     for variant, r in rows.items():
-        print(f"| {variant} | {r['tensors']} | {r['first_ms']:.2f} | {r['median_ms']:.2f} "
-              f"| {r['peak_rss_growth_mib']:.1f} | {r['median_ms'] / base:.2f}x |")
+        print(f"| {variant} | {r['tensors']} | {r['first_ms']:.2f} "
+              f"| {r['median_ms']:.2f} | {r['peak_rss_growth_mib']:.1f} "
+              f"| {r['median_ms'] / base:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -27,4 +27,6 @@ def llama_shapes(
 
 LLAMA_70B = llama_shapes(layers=80, hidden=8192, intermediate=28672, kv_hidden=1024)
 # About 250M parameters: the materialisation benchmark's working set.
-LLAMA_250M = llama_shapes(layers=7, hidden=1536, intermediate=4096, kv_hidden=1536, vocab=16000)
+LLAMA_250M = llama_shapes(
+    layers=7, hidden=1536, intermediate=4096, kv_hidden=1536, vocab=16000
+)

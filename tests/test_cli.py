@@ -62,9 +62,8 @@ def test_demo_checkpoint_reloads_into_a_fresh_network_with_the_same_accuracy(
     pytest.importorskip("sklearn")
     pytest.importorskip("matplotlib")
     out_dir = tmp_path / "demo"
-    status = cli.main(
-        ["demo", "--epochs", "1", "--limit", "200", "--out", str(out_dir), "--no-progress"]
-    )
+    args = ["demo", "--epochs", "1", "--limit", "200", "--out", str(out_dir)]
+    status = cli.main([*args, "--no-progress"])
     out = capsys.readouterr().out
     saved = spore.load_checkpoint(str(out_dir / "digits.ckpt"))
     assert status == 0

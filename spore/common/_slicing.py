@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 
 def check_shape(shape: object, what: str, arg: str = "shape") -> tuple[int, ...]:
-    """Validate a shape (a list/tuple of Python ints > 0, or one int) and return a tuple.
+    """Validate a shape (a list/tuple of Python ints > 0, or one int); return a tuple.
 
     Raises:
         ValueError: If a dimension is not an int > 0.
@@ -50,10 +50,10 @@ def offsets_from_slice_index(
         ValueError: If ``slice_index`` is outside the grid.
     """
     if len(full_shape) != len(slice_shape) or any(
-        f % s for f, s in zip(full_shape, slice_shape)
+        f % s for f, s in zip(full_shape, slice_shape, strict=True)
     ):
         return None
-    grid = [f // s for f, s in zip(full_shape, slice_shape)]
+    grid = [f // s for f, s in zip(full_shape, slice_shape, strict=True)]
     count = 1
     for g in grid:
         count *= g
@@ -63,7 +63,7 @@ def offsets_from_slice_index(
             f"slices of shape {slice_shape} of {full_shape}, but got {slice_index!r}."
         )
     offsets = []
-    for g, s in zip(reversed(grid), reversed(slice_shape)):
+    for g, s in zip(reversed(grid), reversed(slice_shape), strict=True):
         slice_index, coord = divmod(slice_index, g)
         offsets.append(coord * s)
     return tuple(reversed(offsets))
@@ -104,7 +104,7 @@ def offsets_from_layout(
         coords.append(c)
     coords.reverse()
     offsets, shape = [], []
-    for dim, axis in zip(full_shape, tensor_map):
+    for dim, axis in zip(full_shape, tensor_map, strict=True):
         if axis == -1:
             offsets.append(0)
             shape.append(dim)

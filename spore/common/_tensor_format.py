@@ -69,7 +69,7 @@ def format_tensor_repr(values: np.ndarray, dtype_name: str) -> str:
     # Gather only the shown elements, so huge tensors cost O(shown).
     index = [
         np.r_[0:_EDGE, n - _EDGE : n] if cut else np.arange(n)
-        for n, cut in zip(arr.shape, summarised)
+        for n, cut in zip(arr.shape, summarised, strict=True)
     ]
     shown = arr[np.ix_(*index)]
     cells = _element_texts(shown.ravel().tolist(), kind)

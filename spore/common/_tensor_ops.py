@@ -1,4 +1,4 @@
-"""Python operators for ``Tensor``: arithmetic, comparison, indexing, all on torch kernels.
+"""Python operators for ``Tensor``: arithmetic, comparison, indexing, on torch kernels.
 
 Results are plain Tensors (never Parameters) around the torch result, so
 autograd sees every operation on Parameters that require gradients.
@@ -126,8 +126,8 @@ class TensorOperators:
         rhs = _unwrap(value)
         if rhs is NotImplemented:
             raise TypeError(
-                "For 'Tensor.__setitem__', the value should be a Tensor, numpy array or "
-                f"number, but got {type(value).__name__}."
+                "For 'Tensor.__setitem__', the value should be a Tensor, numpy array "
+                f"or number, but got {type(value).__name__}."
             )
         data = self._materialized()
         # Writing into a leaf that requires grad is an update, not a traced op.

@@ -99,11 +99,11 @@ _BY_TORCH = {row.torch: row for row in _TABLE}
 _BY_NAME = {str(row.dtype): row for row in _TABLE}
 
 # MindSpore's aliases: the same objects under numpy-style names.
-bool = bool_  # noqa: A001  (MindSpore 2.x exports `mindspore.bool`)
+bool = bool_  # shadows the builtin on purpose: MindSpore 2.x exports `mindspore.bool`
 byte = int8
 short = int16
 intc = int32
-int = int32  # noqa: A001
+int = int32  # shadows the builtin on purpose
 intp = int64
 long = int64
 ubyte = uint8
@@ -112,7 +112,7 @@ uintc = uint32
 uintp = uint64
 half = float16
 single = float32
-float = float32  # noqa: A001
+float = float32  # shadows the builtin on purpose
 double = float64
 cfloat = complex64
 cdouble = complex128
@@ -262,7 +262,7 @@ def from_numpy(dtype: Any) -> Type:
 
 
 def from_name(name: str) -> Type:
-    """The spore type whose ``str`` is ``name`` (``"Float32"``), as checkpoints store it.
+    """The spore type whose ``str`` is ``name`` (``"Float32"``), as in checkpoints.
 
     Raises:
         TypeError: If ``name`` names no concrete type.

@@ -43,7 +43,9 @@ class _Flag:
                 f"For 'Parameter', the '{self.public}' should be bool, but got "
                 f"{type(value).__name__}."
             )
-        if self.kind == "int" and (not isinstance(value, int) or isinstance(value, bool)):
+        if self.kind == "int" and (
+            not isinstance(value, int) or isinstance(value, bool)
+        ):
             raise TypeError(
                 f"For 'Parameter', the '{self.public}' should be int, but got "
                 f"{type(value).__name__}."
@@ -53,7 +55,7 @@ class _Flag:
 
 def _raise_flag_type_error(*values: Any) -> None:
     names = ("requires_grad", "layerwise_parallel", "parallel_optimizer")
-    for flag, value in zip(names, values):
+    for flag, value in zip(names, values, strict=True):
         if type(value) is not bool:
             raise TypeError(
                 f"For 'Parameter', the '{flag}' should be bool, but got "
@@ -128,7 +130,9 @@ class Parameter(Tensor):
             or type(layerwise_parallel) is not bool
             or type(parallel_optimizer) is not bool
         ):
-            _raise_flag_type_error(requires_grad, layerwise_parallel, parallel_optimizer)
+            _raise_flag_type_error(
+                requires_grad, layerwise_parallel, parallel_optimizer
+            )
         self.init = None
         self._init_key = None
         self._requires_grad = requires_grad
@@ -145,7 +149,9 @@ class Parameter(Tensor):
         if isinstance(value, Tensor):
             if value.init is not None:
                 if in_lazy_scope() or _context._parallel_keeps_params_lazy():
-                    self._set_lazy(value.shape, value.dtype, value.init, value._init_key)
+                    self._set_lazy(
+                        value.shape, value.dtype, value.init, value._init_key
+                    )
                     self.init_mode = value
                     return
                 # MindSpore parity: the source lazy tensor is materialised too, and
@@ -227,7 +233,7 @@ class Parameter(Tensor):
 
     @property
     def inited_param(self) -> Parameter | None:
-        """The Parameter produced by ``init_data`` when it is not this one (else None)."""
+        """The Parameter made by ``init_data`` when it is not this one (else None)."""
         return self._inited_param
 
     @property
@@ -361,8 +367,8 @@ class Parameter(Tensor):
             data = Tensor(data, self._dtype)
         elif not isinstance(data, Tensor):
             raise TypeError(
-                "For 'Parameter.set_data', the 'data' should be a Tensor, int or float, "
-                f"but got {type(data).__name__}."
+                "For 'Parameter.set_data', the 'data' should be a Tensor, int or "
+                f"float, but got {type(data).__name__}."
             )
         if data.shape != self._shape and not slice_shape:
             raise ValueError(
@@ -609,8 +615,8 @@ def _default_name_renames(params: list[Parameter]) -> list[tuple[Parameter, str]
             continue
         if param.name in explicit:
             raise ValueError(
-                f"For 'ParameterTuple', the name '{param.name}' is used by two different "
-                "Parameters; give each a unique name."
+                f"For 'ParameterTuple', the name '{param.name}' is used by two "
+                "different Parameters; give each a unique name."
             )
         explicit[param.name] = param
     if len(defaults) < 2:

@@ -1,4 +1,4 @@
-"""``spore.Tensor``: MindSpore's Tensor over a ``torch.Tensor``, with lazy initialisation.
+"""``spore.Tensor``: MindSpore's Tensor over a ``torch.Tensor``, with lazy init.
 
 A Tensor either holds data (``_data``, a ``torch.Tensor``) or is lazy: it holds
 only ``shape``, ``dtype``, an Initializer (``init``) and the key that fixes its
@@ -125,7 +125,10 @@ class Tensor(TensorOperators):
         self._init_key: tuple[int, int] | None = None
         if init is not None:
             self._set_lazy(
-                _slicing.check_shape(shape, "Tensor"), dtype, init, _seed.next_init_key()
+                _slicing.check_shape(shape, "Tensor"),
+                dtype,
+                init,
+                _seed.next_init_key(),
             )
             return
         if input_data is None:
@@ -161,7 +164,11 @@ class Tensor(TensorOperators):
         self._shape = tuple(data.shape)
 
     def _set_lazy(
-        self, shape: tuple[int, ...], dtype: mstype.Type, init: Any, key: tuple[int, int]
+        self,
+        shape: tuple[int, ...],
+        dtype: mstype.Type,
+        init: Any,
+        key: tuple[int, int],
     ) -> None:
         self._data = None
         self._shape = shape
@@ -262,7 +269,10 @@ class Tensor(TensorOperators):
     # ---- lazy initialisation -----------------------------------------------------
 
     def init_data(
-        self, slice_index: int | None = None, shape: Any = None, opt_shard_group: Any = None
+        self,
+        slice_index: int | None = None,
+        shape: Any = None,
+        opt_shard_group: Any = None,
     ) -> Tensor:
         """Materialise a lazy tensor in place and return it.
 
@@ -371,7 +381,9 @@ class Tensor(TensorOperators):
         """The Python scalar of a one-element tensor (or of ``self[index]``)."""
         values = self._values_for_display()
         if index is not None:
-            return values[index].item() if isinstance(index, tuple) else values.item(index)
+            if isinstance(index, tuple):
+                return values[index].item()
+            return values.item(index)
         if values.size != 1:
             raise ValueError(
                 f"For 'item', the Tensor should have one element, but its shape is "
@@ -410,7 +422,9 @@ class Tensor(TensorOperators):
 
     def __index__(self) -> int:
         if mstype.kind(self._dtype) not in ("int", "uint"):
-            raise TypeError(f"For '__index__', the Tensor should be an int, got {self._dtype}.")
+            raise TypeError(
+                f"For '__index__', the Tensor should be an int, got {self._dtype}."
+            )
         return int(self._one_element("__index__"))
 
     def __len__(self) -> int:
@@ -444,7 +458,8 @@ class Tensor(TensorOperators):
 
     def __reduce__(self) -> tuple[Any, ...]:
         if self.init is not None:
-            return (_rebuild_lazy, (self._shape, self._dtype, self.init, self._init_key))
+            args = (self._shape, self._dtype, self.init, self._init_key)
+            return (_rebuild_lazy, args)
         return (Tensor, (self._values_for_display().copy(), self._dtype))
 
 
@@ -470,7 +485,7 @@ def _resolve_dtype(dtype: Any) -> mstype.Type:
         return mstype.from_numpy(np.dtype(dtype))
     except TypeError as err:
         raise TypeError(
-            f"For 'astype', the 'dtype' should be a spore type, numpy type or type name, "
-            f"but got {dtype!r}."
+            f"For 'astype', the 'dtype' should be a spore type, numpy type or type "
+            f"name, but got {dtype!r}."
         ) from err
 

@@ -265,13 +265,16 @@ def _run(
     ckpt = out_dir / "digits.ckpt"
     spore.save_checkpoint(net, str(ckpt))
     fresh = DigitsCNN()
-    param_not_load, _ = spore.load_param_into_net(fresh, spore.load_checkpoint(str(ckpt)))
+    param_not_load, _ = spore.load_param_into_net(
+        fresh, spore.load_checkpoint(str(ckpt))
+    )
     if param_not_load:
         raise RuntimeError(f"the checkpoint {ckpt} lacks {param_not_load}")
     reloaded = Model(fresh, loss_fn, metrics={"accuracy"}).eval(test_data)["accuracy"]
     if reloaded != accuracy:
         raise RuntimeError(
-            f"the network reloaded from {ckpt} scores {reloaded:.4f}, not {accuracy:.4f}"
+            f"the network reloaded from {ckpt} scores {reloaded:.4f}, "
+            f"not {accuracy:.4f}"
         )
 
     plot = out_dir / "digits_training.png"

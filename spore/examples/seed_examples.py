@@ -15,7 +15,9 @@ from spore.common.initializer import initializer
 
 def example_1_three_inputs() -> None:
     x = Parameter(default_input=Tensor(np.arange(2 * 3).reshape((2, 3))), name="x")
-    y = Parameter(default_input=initializer("ones", [1, 2, 3], mstype.float32), name="y")
+    y = Parameter(
+        default_input=initializer("ones", [1, 2, 3], mstype.float32), name="y"
+    )
     z = Parameter(default_input=2.0, name="z")
     print(x, "\n\n", y, "\n\n", z)
 
@@ -45,7 +47,9 @@ def example_3_methods() -> None:
 
 def example_4_parameter_tuple() -> None:
     x = Parameter(default_input=Tensor(np.arange(2 * 3).reshape((2, 3))), name="x")
-    y = Parameter(default_input=initializer("ones", [1, 2, 3], mstype.float32), name="y")
+    y = Parameter(
+        default_input=initializer("ones", [1, 2, 3], mstype.float32), name="y"
+    )
     z = Parameter(default_input=2.0, name="z")
     params = ParameterTuple((x, y, z))
     params_copy = params.clone("params_copy")

@@ -93,8 +93,10 @@ from spore.nn.wrap import DistributedGradReducer as DistributedGradReducer  # no
 __all__ += ["DistributedGradReducer"]
 
 # Tensor parallel (issue 6): layers whose weights are split across ranks.
-from spore.nn.layer.parallel_dense import ColumnParallelDense as ColumnParallelDense  # noqa: E402,I001
+from spore.nn.layer.parallel_dense import ColumnParallelDense as ColumnParallelDense  # noqa: E402
 from spore.nn.layer.parallel_dense import RowParallelDense as RowParallelDense  # noqa: E402
-from spore.nn.layer.parallel_dense import VocabParallelEmbedding as VocabParallelEmbedding  # noqa: E402
+from spore.nn.layer.parallel_dense import (  # noqa: E402
+    VocabParallelEmbedding as VocabParallelEmbedding,
+)
 
 __all__ += ["ColumnParallelDense", "RowParallelDense", "VocabParallelEmbedding"]
