@@ -33,7 +33,7 @@ __all__ = ["launch", "main"]
 # PyTorch's CPU allocator backs allocations of 2 MiB and more with transparent
 # huge pages when this variable is set before the process starts (it is read
 # once), which cut a 100 MB echo over rpc from 0.105 s to 0.058 s here and the
-# push+pull of bench/bench_ps.py by 30%. torchrun users set it themselves.
+# push+pull of bench/bench_ps.py by 20-35%. torchrun users set it themselves.
 THP_VARIABLE = "THP_MEM_ALLOC_ENABLE"
 
 

@@ -15,6 +15,8 @@ CASES = [
     ((40, 64), (10, 0), (20, 64), "one run"),
     ((64, 96), (0, 40), (64, 20), "span, strided copy"),
     ((8, 5000), (0, 1000), (8, 100), "run by run"),
+    ((8, 5000), (0, 1001), (8, 99), "run by run, odd starts and lengths"),
+    ((3, 7, 4000), (0, 2, 1999), (3, 4, 2001), "run by run, uneven gaps"),
     ((6, 8, 10), (0, 2, 3), (6, 4, 5), "span, gather (uneven runs)"),
 ]
 
@@ -58,3 +60,12 @@ def test_read_returns_arrays_the_caller_may_overwrite():
     first[:] = 0
     again = block.read(stream, 0, block.size, False)
     assert first.flags.writeable and np.array_equal(again, _expected(block, False))
+
+
+def test_run_by_run_reads_again_after_the_stream_moved_on():
+    block = Block((8, 5000), (0, 1001), (8, 99))
+    stream = Stream(KEY)
+    stream.words(20000, 4)  # the generator now stands past every run
+    for _ in range(2):
+        got = block.read(stream, 0, block.size, False)
+        assert np.array_equal(got, _expected(block, False))
