@@ -7,15 +7,29 @@ and the float64 sum and sum of absolute values of its values. One ``all_gather``
 of an ``(n, 3)`` int64 table (floats travel as their bits) brings every rank's
 table to every rank, which compares them. The cost is one pass over the
 Parameters and a few kilobytes on the wire.
+
+Sliced Parameters (semi/auto parallel: a layout that splits the tensor, and this
+rank holding its slice) legitimately differ between ranks. Each rank already has
+every rank's row, so no further communication is needed: a sliced Parameter's rows
+are compared only within each group of ranks that hold the same slice (its
+replicas, `replica_partition` of `spore/parallel/_groups.py`: the groups the
+gradient reducer sums it over, See Note [groups from layouts]); any other
+Parameter across all ranks. No group is created here. Row 0 also carries a hash of
+these partitions, so ranks that disagree on the layouts are told so instead of
+comparing differently.
 """
 
 from __future__ import annotations
 
 import warnings
+import zlib
 from typing import Any
 
 import torch
 import torch.distributed as dist
+
+from spore.parallel._groups import Partition, replica_partition
+from spore.parallel._layout import get_layout
 
 __all__ = ["check_replicas"]
 
@@ -46,6 +60,74 @@ def _fingerprint(data: torch.Tensor) -> tuple[int, float, float]:
     return int(checksum), float(total), float(absolute)
 
 
+def _slice_partition(param: Any, world: int) -> Partition | None:
+    """The replicas of each slice of ``param`` (world ranks), None if not sliced.
+
+    A Parameter is compared per slice when its layout splits it and it holds its
+    slice (``sliced``, or the slice's shape); one holding the whole tensor, or
+    without a layout, is replicated on every rank.
+
+    Raises:
+        ValueError: If the layout's device matrix does not match the world size.
+    """
+    layout = get_layout(param)
+    if layout is None or layout.slice_count == 1:
+        return None
+    if not (param.sliced or tuple(param.shape) == layout.slice_shape):
+        return None
+    if layout.device_num != world:
+        raise ValueError(
+            f"For 'check_replicas', the device matrix {list(layout.dev_mat)} of "
+            f"Parameter '{param.name}' has {layout.device_num} devices, but the world "
+            f"size is {world}."
+        )
+    return replica_partition(layout)
+
+
+def _reference_rows(
+    partitions: list[Partition | None], members: list[int]
+) -> torch.Tensor:
+    """``(n, len(members))``: the gathered row each rank's row is compared with.
+
+    That is the lowest rank of ``group`` holding the same slice (the lowest rank
+    of ``group`` for a replicated Parameter), as an index into ``members``.
+    """
+    position = {rank: i for i, rank in enumerate(members)}
+    replicated = [0] * len(members)
+    cache: dict[Partition, list[int]] = {}
+    rows = []
+    for partition in partitions:
+        if partition is None:
+            rows.append(replicated)
+            continue
+        if partition not in cache:
+            ref = list(range(len(members)))
+            for ranks in partition:
+                mine = [position[r] for r in ranks if r in position]
+                for i in mine:
+                    ref[i] = mine[0]
+            cache[partition] = ref
+        rows.append(cache[partition])
+    return torch.tensor(rows, dtype=torch.int64).reshape(len(partitions), len(members))
+
+
+def _describe(
+    name: str, column: list[bool], ref: list[int], members: list[int], sliced: bool
+) -> str:
+    """``w: rank 3 differs from rank 1 holding the same slice``."""
+    by_reference: dict[int, list[int]] = {}
+    for i, differs in enumerate(column):
+        if differs:
+            by_reference.setdefault(members[ref[i]], []).append(members[i])
+    where = " holding the same slice" if sliced else ""
+    parts = [
+        (f"rank {ranks[0]} differs" if len(ranks) == 1 else f"ranks {ranks} differ")
+        + f" from rank {first}{where}"
+        for first, ranks in by_reference.items()
+    ]
+    return f"{name}: {', '.join(parts)}"
+
+
 def check_replicas(
     net: Any,
     *,
@@ -61,6 +143,17 @@ def check_replicas(
     data-parallel training keeps them; otherwise the float64 sums are compared as
     ``|a - b| <= atol + rtol * |b|`` (for replicas trained on different hardware).
 
+    Sliced Parameters (semi_auto_parallel/auto_parallel: a layout, from
+    ``set_layout`` or a layer's ``shard``, splits the tensor and this rank holds
+    its slice) are compared only among the ranks that hold the same slice, the
+    ranks their gradient is summed over (on a ``[dp, mp]`` device matrix, a weight
+    split over ``mp`` is compared among its ``dp`` replicas); a slice held by one
+    rank alone is compared with nothing. Every other Parameter is compared across
+    all ranks. Each rank's values are compared with those of the lowest rank
+    holding the same slice (the lowest rank for a replicated Parameter), and the
+    message names the ranks that differ. With ``group``, only its ranks are
+    compared, each with the lowest rank of ``group`` holding the same slice.
+
     Args:
         net: A Cell (its ``parameters_and_names``), or an iterable of Parameters.
         rtol: Relative tolerance on the sums. Default: 0.
@@ -75,8 +168,10 @@ def check_replicas(
 
     Raises:
         RuntimeError: Before ``init``; if the ranks hold different Parameter
-            lists; or on a mismatch with ``on_mismatch="raise"``.
-        ValueError: If ``on_mismatch`` or a tolerance is invalid.
+            lists (or different layouts); or on a mismatch with
+            ``on_mismatch="raise"``.
+        ValueError: If ``on_mismatch`` or a tolerance is invalid, or a sliced
+            Parameter's device matrix does not match the world size.
     """
     from spore.communication import management
 
@@ -97,42 +192,64 @@ def check_replicas(
     params = [p for p in params if not p.layerwise_parallel]
     names = [p.name for p in params]
     table = torch.zeros((len(params) + 1, 3), dtype=torch.int64)
-    # Row 0 describes the list itself, so ranks with different networks are told so.
-    table[0, 0] = len(params)
-    table[0, 1] = _name_hash(names)
     for row, param in enumerate(params, start=1):
         checksum, total, absolute = _fingerprint(param._materialized())
         table[row, 0] = checksum
         table[row, 1:] = torch.tensor([total, absolute], dtype=torch.float64).view(
             torch.int64
         )
+    # After materialising: a lazy Parameter with a layout becomes its slice.
+    partitions = [_slice_partition(p, dist.get_world_size()) for p in params]
+    # Row 0 describes the list itself, so ranks with different networks are told so.
+    table[0, 0] = len(params)
+    table[0, 1] = _name_hash(names)
+    table[0, 2] = zlib.crc32(repr(partitions).encode())
     if dist.get_backend(group) == "nccl":  # NCCL moves only CUDA tensors
         table = table.to(torch.device("cuda", torch.cuda.current_device()))
     world = dist.get_world_size(group)
+    members = [
+        dist.get_global_rank(group, i) if group is not None else i for i in range(world)
+    ]
     gathered = [torch.empty_like(table) for _ in range(world)]
     dist.all_gather(gathered, table, group=group)
     if any(not torch.equal(t[0], gathered[0][0]) for t in gathered):
         raise RuntimeError(
-            "For 'check_replicas', the ranks hold different Parameter lists (count or "
-            f"names differ; this rank has {len(params)}). Call it on the same network "
-            "on every rank."
+            "For 'check_replicas', the ranks hold different Parameter lists (count, "
+            f"names or layouts differ; this rank has {len(params)}). Call it on the "
+            "same network, sharded the same way, on every rank."
         )
     stacked = torch.stack(gathered).cpu()[:, 1:]  # (world, n, 3)
+    ref = _reference_rows(partitions, members)  # (n, world)
+    reference = stacked[ref.T, torch.arange(len(params))]  # (world, n, 3)
     if rtol == 0 and atol == 0:
-        same = (stacked == stacked[0]).all(dim=2).all(dim=0)
+        differs = (stacked != reference).any(dim=2)
     else:
         sums = stacked[:, :, 1:].contiguous().view(torch.float64)
-        reference = sums[0]
-        close = (sums - reference).abs() <= atol + rtol * reference.abs()
-        same = close.all(dim=2).all(dim=0)
-    diverged = [name for name, ok in zip(names, same.tolist(), strict=True) if not ok]
+        ref_sums = reference[:, :, 1:].contiguous().view(torch.float64)
+        close = (sums - ref_sums).abs() <= atol + rtol * ref_sums.abs()
+        differs = ~close.all(dim=2)
+    bad = differs.any(dim=0).tolist()
+    diverged = [name for name, b in zip(names, bad, strict=True) if b]
     if diverged and on_mismatch != "ignore":
+        details = [
+            _describe(
+                names[j],
+                differs[:, j].tolist(),
+                ref[j].tolist(),
+                members,
+                partitions[j] is not None,
+            )
+            for j, b in enumerate(bad)
+            if b
+        ]
+        more = " ..." if len(diverged) > 10 else ""
         message = (
             f"For 'check_replicas', {len(diverged)} of {len(params)} Parameters differ "
-            f"across the {world} ranks: {diverged[:10]}"
-            + (" ..." if len(diverged) > 10 else "")
+            f"across the {world} ranks: {diverged[:10]}{more} "
+            f"({'; '.join(details[:10])}{more})"
             + ". Broadcast them from rank 0 (parameter_broadcast=True) or check "
-            "that every rank's gradients are reduced; mark per-rank Parameters "
+            "that every rank's gradients are reduced (a sliced Parameter's over the "
+            "ranks holding its slice); mark per-rank Parameters "
             "layerwise_parallel=True."
         )
         if on_mismatch == "raise":
@@ -143,6 +260,4 @@ def check_replicas(
 
 def _name_hash(names: list[str]) -> int:
     """A hash of the names that is equal on every rank (Python's hash() is salted)."""
-    import zlib
-
     return zlib.crc32("\0".join(names).encode())

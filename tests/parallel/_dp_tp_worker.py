@@ -22,7 +22,8 @@ import spore
 from spore import Parameter, Tensor, nn
 from spore.common.initializer import initializer
 from spore.communication import get_group_size, get_rank, init, release
-from spore.parallel import get_layout, set_layout
+from spore.parallel import check_replicas, get_layout, set_layout
+from spore.parallel._groups import group_name
 
 DP, MP = 2, 2
 BATCH, STEPS, SEED = 8, 5, 23
@@ -108,6 +109,41 @@ def _train_cell(net: Net, ids: np.ndarray, target: np.ndarray) -> dict:
     return {"losses": losses, "params": params, "reducer": train.reducer_flag}
 
 
+def _check_replicas(net: Net, rank: int) -> dict:
+    """check_replicas on the trained net: slices differ over mp, never within dp.
+
+    Then one replica of a slice (``up.weight`` on rank 3; ranks 1 and 3 hold that
+    slice) and one copy of a replicated Parameter (``head.bias`` on rank 2) are
+    spoiled, checked, and restored bit for bit.
+    """
+    out: dict[str, Any] = {"clean": check_replicas(net, on_mismatch="raise")}
+    up, head = net.up.weight.to_torch(), net.head.bias.to_torch()
+    saved = up.clone(), head.clone()
+    with torch.no_grad():
+        if rank == 3:
+            up.add_(1.0)
+        if rank == 2:
+            head.add_(1.0)
+    try:
+        check_replicas(net, on_mismatch="raise")
+        out["message"] = None
+    except RuntimeError as err:
+        out["message"] = str(err)
+    out["spoiled"] = check_replicas(net, on_mismatch="ignore")
+    out["spoiled_rtol"] = check_replicas(net, rtol=1e-9, on_mismatch="ignore")
+    out["spoiled_atol"] = check_replicas(net, atol=1e9, on_mismatch="ignore")
+    # Within this rank's dp group only (the replicas of its slice of up.weight).
+    dp_group = group_name([rank % MP, rank % MP + MP])
+    out["spoiled_in_dp_group"] = check_replicas(
+        net, group=dp_group, on_mismatch="ignore"
+    )
+    with torch.no_grad():
+        up.copy_(saved[0])
+        head.copy_(saved[1])
+    out["restored"] = check_replicas(net, on_mismatch="raise")
+    return out
+
+
 def _reducer_groups(rank: int) -> dict:
     """Known gradients through one reducer: layerwise, sliced and replicated."""
     lw = Parameter(Tensor(np.zeros(3, np.float32)), name="lw", layerwise_parallel=True)
@@ -140,6 +176,7 @@ def main() -> None:
     ids, target = _data()
     part = slice(rank // MP * BATCH // DP, (rank // MP + 1) * BATCH // DP)
     result = _train(net, ids[part], target[part], reduce=True)
+    result["replicas"] = _check_replicas(net, rank)
     result.update(rank=rank, world=world, lazy_before_init=lazy)
     spore.set_seed(SEED)
     result["cell"] = _train_cell(Net(parallel=True), ids[part], target[part])

@@ -8,6 +8,7 @@ import pytest
 
 import spore
 from spore import Parameter, Tensor, nn
+from spore.common.initializer import initializer
 from spore.communication import (
     GlobalComm,
     get_group_size,
@@ -17,7 +18,8 @@ from spore.communication import (
     release,
 )
 from spore.nn.wrap.grad_reducer import DistributedGradReducer
-from spore.parallel import check_replicas
+from spore.parallel import check_replicas, set_layout
+from spore.parallel._replicas import _reference_rows, _slice_partition
 
 LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK")
 
@@ -110,6 +112,33 @@ def test_check_replicas_before_init_says_to_call_init() -> None:
 def test_check_replicas_refuses_an_unknown_action() -> None:
     with pytest.raises(ValueError, match=r"the 'on_mismatch' should be one of"):
         check_replicas(nn.Dense(2, 2), on_mismatch="log")
+
+
+def test_check_replicas_compares_a_slice_only_with_its_replicas() -> None:
+    # (dp=2, mp=2), rows split over mp: ranks 0 and 2 hold slice 0, 1 and 3 slice 1.
+    with spore.lazy_init():
+        sliced = Parameter(initializer("zeros", (4, 2)), name="sliced")
+    set_layout(sliced, [2, 2], [0, -1])
+    sliced._init_data_for_rank(None, False, 1)  # rank 1's slice: shape (2, 2)
+    assert sliced.sliced and sliced.shape == (2, 2)
+    whole = Parameter(Tensor(np.zeros((4, 2), np.float32)), name="whole")
+    set_layout(whole, [2, 2], [0, -1])  # a layout, but it holds the whole tensor
+    plain = Parameter(Tensor(np.zeros(2, np.float32)), name="plain")
+    parts = [_slice_partition(p, 4) for p in (sliced, whole, plain)]
+    assert parts == [((0, 2), (1, 3)), None, None]
+    with pytest.raises(ValueError, match=r"For 'check_replicas', the device matrix "
+                       r"\[2, 2\] of Parameter 'sliced' has 4 devices, but the world "
+                       "size is 2"):  # fmt: skip
+        _slice_partition(sliced, 2)
+    # Each rank's row is compared with the lowest rank holding the same slice; in
+    # a group of world ranks [1, 2, 3], the lowest such rank of the group (the
+    # entries are positions in the group: rank 2 is alone with its slice there).
+    assert _reference_rows(parts, [0, 1, 2, 3]).tolist() == [
+        [0, 1, 0, 1], [0, 0, 0, 0], [0, 0, 0, 0]
+    ]  # fmt: skip
+    assert _reference_rows(parts, [1, 2, 3]).tolist() == [
+        [0, 1, 0], [0, 0, 0], [0, 0, 0]
+    ]  # fmt: skip
 
 
 def test_train_one_step_outside_data_parallel_does_not_reduce() -> None:

@@ -111,3 +111,30 @@ def test_reducer_picks_the_group_of_each_parameter(run: dict) -> None:
         mean_of_slice = np.mean([r + 1.0 for r in DP_GROUP[rank]])
         assert red["values"] == [rank + 1.0, mean_of_slice, 2.5]
         assert red["lw_passed_through"]
+
+
+def test_check_replicas_compares_slices_only_among_their_replicas(run: dict) -> None:
+    # The slices of up, down and embed differ over mp, but each equals its dp
+    # replica, so nothing is reported (raise would have failed the worker).
+    for result in run["ranks"].values():
+        assert result["replicas"]["clean"] == []
+        assert result["replicas"]["restored"] == []
+
+
+def test_check_replicas_names_a_spoiled_replica_of_a_slice(run: dict) -> None:
+    for rank, result in run["ranks"].items():
+        rep = result["replicas"]
+        # The same list on every rank, in Parameter order; with a tolerance too.
+        assert rep["spoiled"] == ["up.weight", "head.bias"]
+        assert rep["spoiled_rtol"] == ["up.weight", "head.bias"]
+        assert rep["spoiled_atol"] == []
+        # In a dp group: ranks 1 and 3 hold up.weight's spoiled slice; ranks 0
+        # and 2 see only head.bias (rank 2's copy is spoiled).
+        mine = ["up.weight"] if rank in (1, 3) else ["head.bias"]
+        assert rep["spoiled_in_dp_group"] == mine
+    message = run["ranks"][0]["replicas"]["message"]
+    assert message.startswith(
+        "For 'check_replicas', 2 of 7 Parameters differ across the 4 ranks: "
+        "['up.weight', 'head.bias'] (up.weight: rank 3 differs from rank 1 holding "
+        "the same slice; head.bias: rank 2 differs from rank 0)."
+    ), message
