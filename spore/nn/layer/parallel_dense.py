@@ -95,6 +95,25 @@ def _check_pair(strategy: Any, api: str, form: str) -> tuple[tuple[int, ...], ..
     return tuple(tuple(part) for part in strategy)
 
 
+def _form_text(form: tuple[tuple[Any, ...], ...]) -> str:
+    """``(("dp", 1), ("mp", 1))`` as MindSpore writes it: ``((dp, 1), (mp, 1))``."""
+    return "(" + ", ".join(f"({', '.join(map(str, part))})" for part in form) + ")"
+
+
+def _match_form(
+    pairs: tuple[tuple[int, ...], ...], form: tuple[tuple[Any, ...], ...]
+) -> dict[str, int] | None:
+    """The size each name of ``form`` takes in ``pairs``, or None where a number
+    differs or a name (``mp`` twice) would take two sizes."""
+    sizes: dict[str, int] = {}
+    for part, want in zip(pairs, form, strict=True):
+        for value, slot in zip(part, want, strict=True):
+            expected = sizes.setdefault(slot, value) if isinstance(slot, str) else slot
+            if value != expected:
+                return None
+    return sizes
+
+
 class _CopyToParallel(torch.autograd.Function):
     """Identity forward; gradients of the (replicated) input summed over the group."""
 
@@ -124,6 +143,13 @@ class _ReduceFromParallel(torch.autograd.Function):
         return grad, None
 
 
+def _all_gather_last_dim(x: torch.Tensor, group: Any, size: int) -> torch.Tensor:
+    """The group's pieces of ``x``, concatenated along the last dim."""
+    pieces = [torch.empty_like(x) for _ in range(size)]
+    dist.all_gather(pieces, x.contiguous(), group=group)
+    return torch.cat(pieces, -1)
+
+
 class _GatherLastDim(torch.autograd.Function):
     """Concatenate the group's pieces along the last dim; backward keeps our piece."""
 
@@ -132,9 +158,7 @@ class _GatherLastDim(torch.autograd.Function):
         ctx: Any, x: torch.Tensor, group: Any, rank: int, size: int
     ) -> torch.Tensor:
         ctx.rank, ctx.size = rank, size
-        pieces = [torch.empty_like(x) for _ in range(size)]
-        dist.all_gather(pieces, x.contiguous(), group=group)
-        return torch.cat(pieces, -1)
+        return _all_gather_last_dim(x, group, size)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
@@ -153,9 +177,7 @@ class _SplitLastDim(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
-        pieces = [torch.empty_like(grad) for _ in range(ctx.size)]
-        dist.all_gather(pieces, grad.contiguous(), group=ctx.group)
-        return torch.cat(pieces, -1), None, None, None
+        return _all_gather_last_dim(grad, ctx.group, ctx.size), None, None, None
 
 
 def _shard(param: Any, dev_mat: list[int], tensor_map: list[int], rank: int) -> None:
@@ -178,11 +200,23 @@ def _shard(param: Any, dev_mat: list[int], tensor_map: list[int], rank: int) -> 
 class _TensorParallel:
     """The group a layer splits over, and where this rank sits in the device matrix.
 
-    Subclasses list ``_maps``: (Parameter attribute, tensor map with ``"tp"`` at
-    the split dimension).
+    Subclasses declare how they split, and `_check_divisible` and `_shard_by`
+    (their ``shard``) work from that:
+
+    - ``_api``: the layer's name in messages (a user's subclass keeps it);
+    - ``_maps``: (Parameter attribute, tensor map with ``"tp"`` at the split
+      dimension);
+    - ``_split_arg``: the constructor argument split over the group;
+    - ``_form``: MindSpore's strategy for the split, with names for the sizes
+      (``(("dp", 1), ("mp", 1))``), and ``_other_form``: why another form is
+      refused, with ``{strategy}`` for the one given.
     """
 
+    _api = ""
     _maps: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    _split_arg = ""
+    _form: tuple[tuple[Any, ...], ...] = ()
+    _other_form = ""
 
     def _setup_parallel(self, group: Any) -> None:
         """Split over ``group``; declare (or cut) the Parameters' slices."""
@@ -211,7 +245,23 @@ class _TensorParallel:
                     _shard(param, dev_mat, tmap, rank)
 
     def _check_divisible(self, size: int) -> None:
-        raise NotImplementedError
+        count = getattr(self, self._split_arg)
+        if count % size:
+            raise ValueError(
+                f"For '{self._api}', the '{self._split_arg}' {count} should be "
+                f"divisible by the {size} ranks of the group."
+            )
+
+    def _shard_by(self, in_strategy: Any, parameter_plan: Any) -> Any:
+        """``shard``: check ``in_strategy`` against ``_form``, then split."""
+        api, form = f"{self._api}.shard", _form_text(self._form)
+        if parameter_plan is not None:
+            raise ValueError(f"For '{api}', 'parameter_plan' is not supported.")
+        sizes = _match_form(_check_pair(in_strategy, api, form), self._form)
+        if sizes is None:
+            reason = self._other_form.format(strategy=repr(in_strategy))
+            raise ValueError(f"For '{api}', the strategy should be {form}: {reason}")
+        return self._split_blocks(sizes["dp"], sizes["mp"], in_strategy)
 
     def _split_blocks(self, dp: int, mp: int, strategy: Any) -> Any:
         """Split over blocks of ``mp`` consecutive ranks (``dp`` x ``mp`` device
@@ -286,14 +336,15 @@ class ColumnParallelDense(Dense, _TensorParallel):
         self.gather_output = gather_output
         self._setup_parallel(group)
 
+    _api = "ColumnParallelDense"
     _maps = (("weight", ("tp", -1)), ("bias", ("tp",)))
-
-    def _check_divisible(self, size: int) -> None:
-        if self.out_channels % size:
-            raise ValueError(
-                f"For 'ColumnParallelDense', the 'out_channels' {self.out_channels} "
-                f"should be divisible by the {size} ranks of the group."
-            )
+    _split_arg = "out_channels"
+    _form = (("dp", 1), ("mp", 1))
+    _other_form = (
+        "a column-parallel layer splits out_channels (the weight's rows) and keeps "
+        "in_channels whole, but got {strategy}. Use RowParallelDense with "
+        "((dp, mp), (1, mp)) to split in_channels."
+    )
 
     def shard(self, in_strategy: Any, parameter_plan: Any = None) -> Any:
         """Split by MindSpore's ``MatMul(transpose_b=True)`` strategy
@@ -306,18 +357,7 @@ class ColumnParallelDense(Dense, _TensorParallel):
                 `RowParallelDense`), devices that do not divide the world size, or
                 Parameters already materialised for another split.
         """
-        api = "ColumnParallelDense.shard"
-        if parameter_plan is not None:
-            raise ValueError(f"For '{api}', 'parameter_plan' is not supported.")
-        (dp, k), (mp, k_w) = _check_pair(in_strategy, api, "((dp, 1), (mp, 1))")
-        if k != 1 or k_w != 1:
-            raise ValueError(
-                f"For '{api}', the strategy should be ((dp, 1), (mp, 1)): a column-"
-                "parallel layer splits out_channels (the weight's rows) and keeps "
-                f"in_channels whole, but got {in_strategy!r}. Use RowParallelDense "
-                "with ((dp, mp), (1, mp)) to split in_channels."
-            )
-        return self._split_blocks(dp, mp, in_strategy)
+        return self._shard_by(in_strategy, parameter_plan)
 
     def construct(self, x: Any) -> Tensor:
         data = _validate.to_torch(x, "x", self.cls_name)
@@ -341,10 +381,7 @@ class RowParallelDense(Dense, _TensorParallel):
     Args:
         input_is_parallel: The input is already split along its last dim (the
             output of a `ColumnParallelDense` with ``gather_output=False``).
-        group: The ranks to split over: a name from
-            ``spore.communication.create_group``, a torch.distributed
-            ProcessGroup, or None (the world). `shard` picks it from a strategy
-            instead.
+        group: As for `ColumnParallelDense`.
     """
 
     def __init__(
@@ -364,14 +401,15 @@ class RowParallelDense(Dense, _TensorParallel):
         self.input_is_parallel = input_is_parallel
         self._setup_parallel(group)
 
+    _api = "RowParallelDense"
     _maps = (("weight", (-1, "tp")), ("bias", (-1,)))  # the bias is replicated
-
-    def _check_divisible(self, size: int) -> None:
-        if self.in_channels % size:
-            raise ValueError(
-                f"For 'RowParallelDense', the 'in_channels' {self.in_channels} should "
-                f"be divisible by the {size} ranks of the group."
-            )
+    _split_arg = "in_channels"
+    _form = (("dp", "mp"), (1, "mp"))  # the input and the weight split alike
+    _other_form = (
+        "a row-parallel layer splits in_channels (the input's last dimension and "
+        "the weight's columns) the same way, but got {strategy}. Use "
+        "ColumnParallelDense with ((dp, 1), (mp, 1)) to split out_channels."
+    )
 
     def shard(self, in_strategy: Any, parameter_plan: Any = None) -> Any:
         """Split by MindSpore's ``MatMul(transpose_b=True)`` strategy
@@ -384,18 +422,7 @@ class RowParallelDense(Dense, _TensorParallel):
                 `ColumnParallelDense`), devices that do not divide the world size,
                 or Parameters already materialised for another split.
         """
-        api = "RowParallelDense.shard"
-        if parameter_plan is not None:
-            raise ValueError(f"For '{api}', 'parameter_plan' is not supported.")
-        (dp, mp), (n, mp_w) = _check_pair(in_strategy, api, "((dp, mp), (1, mp))")
-        if n != 1 or mp != mp_w:
-            raise ValueError(
-                f"For '{api}', the strategy should be ((dp, mp), (1, mp)): a row-"
-                "parallel layer splits in_channels (the input's last dimension and "
-                f"the weight's columns) the same way, but got {in_strategy!r}. Use "
-                "ColumnParallelDense with ((dp, 1), (mp, 1)) to split out_channels."
-            )
-        return self._split_blocks(dp, mp, in_strategy)
+        return self._shard_by(in_strategy, parameter_plan)
 
     def construct(self, x: Any) -> Tensor:
         data = _validate.to_torch(x, "x", self.cls_name)
@@ -429,19 +456,19 @@ class VocabParallelEmbedding(Embedding, _TensorParallel):
         super().__init__(vocab_size, embedding_size, False, embedding_table, dtype)
         self._setup_parallel(group)
 
+    _api = "VocabParallelEmbedding"
     _maps = (("embedding_table", ("tp", -1)),)
+    _split_arg = "vocab_size"
+    _form = (("mp", 1), ("dp", 1))  # (table, ids)
+    _other_form = (
+        "the table is split by vocabulary rows only and the ids by batch only, but "
+        "got {strategy}."
+    )
 
     @property
     def rows(self) -> int:
         """Vocabulary rows held by this rank."""
         return self.vocab_size // self.tp_size
-
-    def _check_divisible(self, size: int) -> None:
-        if self.vocab_size % size:
-            raise ValueError(
-                f"For 'VocabParallelEmbedding', the 'vocab_size' {self.vocab_size} "
-                f"should be divisible by the {size} ranks of the group."
-            )
 
     def shard(self, in_strategy: Any, parameter_plan: Any = None) -> Any:
         """Split by MindSpore's Gather strategy ``((mp, 1), (dp, 1))`` (table,
@@ -454,17 +481,7 @@ class VocabParallelEmbedding(Embedding, _TensorParallel):
                 devices that do not divide the world size, or a table already
                 materialised for another split.
         """
-        api = "VocabParallelEmbedding.shard"
-        if parameter_plan is not None:
-            raise ValueError(f"For '{api}', 'parameter_plan' is not supported.")
-        (mp, e), (dp, one) = _check_pair(in_strategy, api, "((mp, 1), (dp, 1))")
-        if e != 1 or one != 1:
-            raise ValueError(
-                f"For '{api}', the strategy should be ((mp, 1), (dp, 1)): the table is "
-                "split by vocabulary rows only and the ids by batch only, but got "
-                f"{in_strategy!r}."
-            )
-        return self._split_blocks(dp, mp, in_strategy)
+        return self._shard_by(in_strategy, parameter_plan)
 
     def construct(self, ids: Any) -> Tensor:
         data = _validate.to_torch(ids, "ids", self.cls_name).long()

@@ -11,7 +11,7 @@ from spore.common.parameter import Parameter
 from spore.common.tensor import Tensor
 from spore.nn.optim import _kernels
 from spore.nn.optim._checks import check_bool, check_float, float32
-from spore.nn.optim.optimizer import Optimizer, Tensors, _Bucket
+from spore.nn.optim.optimizer import Optimizer, _Update
 
 __all__ = ["Adam", "AdamWeightDecay"]
 
@@ -119,15 +119,8 @@ class Adam(Optimizer):
             "use_lazy": self.use_lazy,
         }
 
-    def _apply(
-        self,
-        bucket: _Bucket,
-        params: Tensors,
-        grads: Tensors,
-        states: list[Tensors],
-        lr: float,
-        wd: float,
-    ) -> None:
+    def _apply(self, update: _Update) -> None:
+        params, grads, states, lr, wd, fused = update
         _kernels.adam(
             params,
             grads,
@@ -140,7 +133,7 @@ class Adam(Optimizer):
             eps=self.eps,
             weight_decay=wd,
             nesterov=self.use_nesterov,
-            fused=bucket.fused,
+            fused=fused,
         )
 
 
@@ -185,24 +178,17 @@ class AdamWeightDecay(Optimizer):
         self.adam_m = self.parameters.clone(prefix="adam_m", init="zeros")
         self.adam_v = self.parameters.clone(prefix="adam_v", init="zeros")
 
-    def _apply(
-        self,
-        bucket: _Bucket,
-        params: Tensors,
-        grads: Tensors,
-        states: list[Tensors],
-        lr: float,
-        wd: float,
-    ) -> None:
+    def _apply(self, update: _Update) -> None:
+        params, grads, (moment1, moment2), lr, wd, fused = update
         _kernels.adam_weight_decay(
             params,
             grads,
-            states[0],
-            states[1],
+            moment1,
+            moment2,
             lr=lr,
             beta1=self.beta1,
             beta2=self.beta2,
             eps=self.eps,
             weight_decay=wd,
-            fused=bucket.fused,
+            fused=fused,
         )

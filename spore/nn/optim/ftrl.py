@@ -10,7 +10,7 @@ from typing import Any
 
 from spore.nn.optim import _kernels
 from spore.nn.optim._checks import check_bool, check_float, float32
-from spore.nn.optim.optimizer import Optimizer, Tensors, _Bucket
+from spore.nn.optim.optimizer import Optimizer, _Update
 
 __all__ = ["FTRL"]
 
@@ -119,20 +119,13 @@ class FTRL(Optimizer):
             "use_locking": self.use_locking,
         }
 
-    def _apply(
-        self,
-        bucket: _Bucket,
-        params: Tensors,
-        grads: Tensors,
-        states: list[Tensors],
-        lr: float,
-        wd: float,
-    ) -> None:
+    def _apply(self, update: _Update) -> None:
+        params, grads, (accums, linears), lr, wd, _ = update  # no fused FTRL kernel
         _kernels.ftrl(
             params,
             _kernels.with_decay(grads, params, wd),
-            states[0],
-            states[1],
+            accums,
+            linears,
             lr=lr,
             l1=self.l1,
             l2=self.l2,

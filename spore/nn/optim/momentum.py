@@ -10,7 +10,7 @@ from spore.common.parameter import Parameter
 from spore.common.tensor import Tensor
 from spore.nn.optim import _kernels
 from spore.nn.optim._checks import check_bool, check_float
-from spore.nn.optim.optimizer import Optimizer, Tensors, _Bucket
+from spore.nn.optim.optimizer import Optimizer, _Update
 
 __all__ = ["Momentum"]
 
@@ -72,22 +72,15 @@ class Momentum(Optimizer):
             "use_nesterov": self.use_nesterov,
         }
 
-    def _apply(
-        self,
-        bucket: _Bucket,
-        params: Tensors,
-        grads: Tensors,
-        states: list[Tensors],
-        lr: float,
-        wd: float,
-    ) -> None:
+    def _apply(self, update: _Update) -> None:
+        params, grads, (moments,), lr, wd, fused = update
         _kernels.momentum(
             params,
             grads,
-            states[0],
+            moments,
             lr=lr,
             momentum=float(self.momentum._materialized()),
             weight_decay=wd,
             nesterov=self.use_nesterov,
-            fused=bucket.fused,
+            fused=fused,
         )

@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -55,6 +55,20 @@ class _Bucket:
         self.params: Tensors = []
         self.states: list[Tensors] = []
         self.fused = False
+
+
+class _Update(NamedTuple):
+    """One bucket's update at one step, as `Optimizer._apply` gets it: the tensors
+    that have a gradient (preprocessed: See Note [update order]), the learning
+    rate and weight decay to use, and whether the kernel may take the fused path.
+    """
+
+    params: Tensors
+    grads: Tensors
+    states: list[Tensors]
+    lr: float
+    wd: float
+    fused: bool
 
 
 class Optimizer(Cell):
@@ -358,7 +372,8 @@ class Optimizer(Cell):
                     states = [[s[k] for k in keep] for s in states]
                 wd = 0.0 if bucket.wd is None else wds[bucket.wd]
                 g, wd = self._preprocess(bucket, params, g, wd)
-                self._apply(bucket, params, g, states, lrs[bucket.lr], wd)
+                update = _Update(params, g, states, lrs[bucket.lr], wd, bucket.fused)
+                self._apply(update)
         if self._ps_plan is not None:
             self._ps_plan.step(grads, [lrs[k] for k in self._lr_of])
         return self._success
@@ -430,15 +445,8 @@ class Optimizer(Cell):
     def _before_update(self) -> None:
         """Per-step scalar state (Adam's beta powers); called after ``global_step``."""
 
-    def _apply(
-        self,
-        bucket: _Bucket,
-        params: Tensors,
-        grads: Tensors,
-        states: list[Tensors],
-        lr: float,
-        wd: float,
-    ) -> None:
+    def _apply(self, update: _Update) -> None:
+        """Run this optimizer's kernel(s) on one bucket."""
         raise NotImplementedError
 
     # ---- queries -------------------------------------------------------------------

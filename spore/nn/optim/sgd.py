@@ -11,7 +11,7 @@ from spore.common.tensor import Tensor
 from spore.nn.cell import Cell
 from spore.nn.optim import _kernels
 from spore.nn.optim._checks import check_bool, check_float
-from spore.nn.optim.optimizer import Optimizer, Tensors, _Bucket
+from spore.nn.optim.optimizer import Optimizer, Tensors, _Update
 
 __all__ = ["SGD"]
 
@@ -83,17 +83,9 @@ class SGD(Optimizer):
         self.accum = self.parameters.clone(prefix="accum", init="zeros")
         self.stat = self.parameters.clone(prefix="stat", init="ones")
 
-    def _apply(
-        self,
-        bucket: _Bucket,
-        params: Tensors,
-        grads: Tensors,
-        states: list[Tensors],
-        lr: float,
-        wd: float,
-    ) -> None:
+    def _apply(self, update: _Update) -> None:
+        params, grads, (accums, stats), lr, wd, fused = update
         momentum = float(self.momentum._materialized())
-        accums, stats = states
         if momentum == 0.0 and self.dampening == 0.0:
             # MindSpore 2.10: w -= lr*g; accum and stat never change.
             _kernels.sgd(
@@ -106,7 +98,7 @@ class SGD(Optimizer):
                 dampening=0.0,
                 weight_decay=wd,
                 nesterov=False,
-                fused=bucket.fused,
+                fused=fused,
             )
             return
         # stat is 1 until a parameter's first step (the whole tensor at once).
@@ -131,7 +123,7 @@ class SGD(Optimizer):
                 dampening=self.dampening,
                 weight_decay=wd,
                 nesterov=self.nesterov,
-                fused=bucket.fused,
+                fused=fused,
             )
             if flag:
                 _zero(part[3])
