@@ -245,3 +245,29 @@ def test_without_libc_pythons_mmap_maps_whole_tensors(
     assert _in_a_map_of(loaded, path.with_name("one.ckpt"))
     assert not _in_a_map_of(both["c"].to_torch(), path)  # chunks: copied
     assert torch.equal(loaded, whole) and torch.equal(both["c"].to_torch(), chunked)
+
+
+@pytest.mark.skipif(_ckpt_mmap._LIBC is None, reason="needs libc's mmap and mincore")
+def test_read_ahead_is_asked_only_for_ranges_not_in_the_page_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Note [mapped loads]: cached ranges are left to fault in at first touch;
+    # others get MADV_WILLNEED so that a cold load returns at once.
+    libc = _ckpt_mmap._LIBC
+    advised: list[int] = []
+    monkeypatch.setattr(
+        libc, "madvise", lambda address, length, advice: advised.append(advice)
+    )
+    path = tmp_path / "m.ckpt"
+    _save(path, w=torch.randn(1024, 1024))  # fsynced: its pages are clean
+    path.read_bytes()  # now cached
+    cached = load_checkpoint(str(path))["w"].to_torch()
+    assert advised == []
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # drop the clean pages
+    finally:
+        os.close(fd)
+    cold = load_checkpoint(str(path))["w"].to_torch()
+    assert advised == [_ckpt_mmap._MADV_WILLNEED]
+    assert torch.equal(cached, cold)
