@@ -118,3 +118,14 @@ def test_scheduler_process_is_accepted_and_leaves(tmp_path: Path) -> None:
     job = start(tmp_path, "adam", 1, roles=[("MS_SCHED", 0)]).wait(60)
     assert job.codes == {"sched0": 0}, job.describe()
     assert "need no scheduler" in job.log("sched0")
+
+
+def test_async_mode_with_one_worker_equals_local_training(tmp_path: Path) -> None:
+    # With one worker, applying each push at once is the same sequence of updates
+    # as local training: async mode must not lose, repeat or reorder a push.
+    job = start(tmp_path, "momentum", STEPS, servers=1, workers=1,
+                env={"SPORE_TEST_ASYNC": "1"})  # fmt: skip
+    local = train_local("momentum", STEPS)
+    job.wait(120)
+    assert set(job.codes.values()) == {0}, job.describe()
+    _assert_same(local, job.values(0), "async worker 0 vs local")
