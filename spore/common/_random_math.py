@@ -8,8 +8,9 @@ every machine. They are float64-accurate to about one ulp and are used for the r
 paths of the samplers (ziggurat wedges and tails, truncated-normal proposals), whose
 inputs are small arrays.
 
-The ziggurat tables are computed once with :mod:`decimal` (software arithmetic,
-correctly rounded ``exp``/``ln``/``sqrt``), so they too are identical everywhere.
+The ziggurat tables are computed with :mod:`decimal` (software arithmetic, correctly
+rounded ``exp``/``ln``/``sqrt``), so they too are identical everywhere; the package
+ships them precomputed (``TABLES_FILE``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import decimal
 import functools
 import math
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 
@@ -204,12 +206,27 @@ class ZigguratTables:
     (``f(x[i]) / f(x[i+1])``) and ``half_x2_next`` (``x[i+1]**2 / 2``), for the wedges.
     """
 
-    def __init__(self) -> None:
-        # A private context: the thread's decimal context may have been changed.
-        with decimal.localcontext(_decimal_context(40)) as ctx:
-            self._build(ctx)
+    def __init__(self, layers: dict[str, np.ndarray] | None = None) -> None:
+        """From per-layer arrays (``computed_layers()`` or the stored copy)."""
+        if layers is None:
+            layers = computed_layers()
+        widths = layers["x"]
+        self.r = float(widths[1])  # the base layer's right edge
+        self.x = widths
+        # Dividing by a power of two is exact: these match the decimal values.
+        self.x32 = np.concatenate([widths, -widths]) / ZIG_ONE32
+        self.x64 = np.concatenate([widths, -widths]) / ZIG_ONE64
+        self.k32 = np.concatenate([layers["k32"]] * 2).astype(np.int32)
+        self.k64 = np.concatenate([layers["k64"]] * 2).astype(np.int64)
+        self.f_ratio = layers["f_ratio"]
+        self.half_x2_next = layers["half_x2_next"]
 
-    def _build(self, ctx: decimal.Context) -> None:
+
+def computed_layers() -> dict[str, np.ndarray]:
+    """The per-layer arrays of ``ZigguratTables``, computed in 40-digit decimal
+    arithmetic (about 45 ms)."""
+    # A private context: the thread's decimal context may have been changed.
+    with decimal.localcontext(_decimal_context(40)) as ctx:
         d = decimal.Decimal
         r = d(_ZIG_R)
 
@@ -224,26 +241,42 @@ class ZigguratTables:
         xs.append(d(0))
         top = xs[ZIG_LAYERS - 1] * (1 - f(xs[ZIG_LAYERS - 1]))
         assert abs(top / area - 1) < d("1e-12"), "ziggurat tables do not close"
-        self.r = float(r)
-        widths = np.array([float(v) for v in xs[:ZIG_LAYERS]])
-        self.x = widths
-        self.x32 = np.concatenate([widths, -widths]) / ZIG_ONE32
-        self.x64 = np.concatenate([widths, -widths]) / ZIG_ONE64
         # ceil keeps "odd < k" equivalent to "odd / one < ratio" for odd integers.
         ratios = [xs[i + 1] / xs[i] for i in range(ZIG_LAYERS)]
-        k32 = [
-            int((q * ZIG_ONE32).to_integral_value(decimal.ROUND_CEILING))
-            for q in ratios
-        ]
-        k64 = [
-            int((q * ZIG_ONE64).to_integral_value(decimal.ROUND_CEILING))
-            for q in ratios
-        ]
-        self.k32 = np.array(k32 * 2, dtype=np.int32)
-        self.k64 = np.array(k64 * 2, dtype=np.int64)
+
+        def thresholds(one: int) -> list[int]:
+            return [
+                int((q * one).to_integral_value(decimal.ROUND_CEILING)) for q in ratios
+            ]
+
         fs = [f(v) for v in xs]
-        self.f_ratio = np.array([float(fs[i] / fs[i + 1]) for i in range(ZIG_LAYERS)])
-        self.half_x2_next = np.array([float(v * v / 2) for v in xs[1:]])
+        return {
+            "x": np.array([float(v) for v in xs[:ZIG_LAYERS]]),
+            "k32": np.array(thresholds(ZIG_ONE32), dtype=np.int64),
+            "k64": np.array(thresholds(ZIG_ONE64), dtype=np.int64),
+            "f_ratio": np.array([float(fs[i] / fs[i + 1]) for i in range(ZIG_LAYERS)]),
+            "half_x2_next": np.array([float(v * v / 2) for v in xs[1:]]),
+        }
+
+
+# The per-layer arrays as computed_layers() gives them, stored with the package so
+# that a process's first normal fill does not spend 45 ms on decimal arithmetic
+# (tests/common/test_random_tables.py checks them bit for bit; regenerate with
+# `python -c "from spore.common._random_math import write_tables; write_tables()"`).
+TABLES_FILE = Path(__file__).with_name("_ziggurat_tables.npz")
+
+
+def write_tables(path: Path = TABLES_FILE) -> None:
+    """Store ``computed_layers()`` at ``path`` (numpy's .npz, no pickled objects)."""
+    np.savez(path, **computed_layers())
+
+
+def _stored_layers() -> dict[str, np.ndarray] | None:
+    try:
+        with np.load(TABLES_FILE, allow_pickle=False) as stored:
+            return {name: stored[name] for name in stored.files}
+    except OSError:  # not shipped (a bare source tree): compute instead
+        return None
 
 
 def _decimal_context(prec: int) -> decimal.Context:
@@ -275,5 +308,6 @@ def _erfc(x: decimal.Decimal) -> decimal.Decimal:
 
 @functools.lru_cache(maxsize=1)
 def ziggurat_tables() -> ZigguratTables:
-    """The shared ziggurat tables (computed on first use, a few milliseconds)."""
-    return ZigguratTables()
+    """The shared ziggurat tables (read from ``TABLES_FILE`` on first use)."""
+    return ZigguratTables(_stored_layers())
+
