@@ -15,13 +15,14 @@ Per process: peak RSS (``ru_maxrss``) and wall time of build + init; the sharded
 wall time is the slower rank's. Then, in each rank, ``torch.empty`` +
 ``torch.nn.init.normal_``/``ones_`` on the same local shapes, for elements/s. With
 ``--repeat R`` each rank then runs R more rounds of (torch, spore) on its local
-shapes, both ranks in the same phase at once (file barriers), and the elements/s
+shapes, the two in turn first (torch first in even rounds), both ranks in the same
+phase at once (file barriers), and the elements/s
 ratio is also given as the median and the best of the rounds: single runs move
 by 10-30% when other work shares the cores. Before each measurement the freed heap
 is returned to the OS (``malloc_trim``), so every init writes fresh pages, as a
 first init does. Prints markdown tables.
 
-    python bench/bench_sharded_init.py            # the ~1B model, 3 repeat rounds
+    python bench/bench_sharded_init.py            # the ~1B model, 4 repeat rounds
     python bench/bench_sharded_init.py --layers 2 # a quick run
 """
 
@@ -145,18 +146,24 @@ def child(
     torch_s = _torch_init(local_shapes)
     rounds: list[tuple[float, float]] = []  # (torch s, spore s) per repeat round
     for i in range(repeat if role != "unsharded" else 0):
-        _release_freed_memory()
-        _barrier(sync, rank, world, f"torch{i}")
-        t_torch = _torch_init(local_shapes)
-        params = build()
-        _release_freed_memory()
-        for p in params:
-            set_layout(p, [world], _tensor_map(p.name, len(p.shape)))
-        _barrier(sync, rank, world, f"spore{i}")
-        t0 = time.perf_counter()
-        init_params(params, rank=rank, world=world)
-        rounds.append((t_torch, time.perf_counter() - t0))
-        del params
+        # Which of the two runs first alternates: on a VM the memory a process
+        # gets back after another run freed some is not always as fast as that.
+        t_torch = t_spore = 0.0
+        for which in ("torch", "spore") if i % 2 == 0 else ("spore", "torch"):
+            _release_freed_memory()
+            if which == "torch":
+                _barrier(sync, rank, world, f"torch{i}")
+                t_torch = _torch_init(local_shapes)
+                continue
+            params = build()
+            for p in params:
+                set_layout(p, [world], _tensor_map(p.name, len(p.shape)))
+            _barrier(sync, rank, world, f"spore{i}")
+            t0 = time.perf_counter()
+            init_params(params, rank=rank, world=world)
+            t_spore = time.perf_counter() - t0
+            del params
+        rounds.append((t_torch, t_spore))
     return {
         "role": role, "rank": rank, "wall_s": end - start, "init_s": end - t_init,
         "cpu_s": cpu_end - cpu_start,
@@ -194,7 +201,7 @@ def main() -> None:
     parser.add_argument("--child", default=None)
     parser.add_argument("--rank", type=int, default=0)
     parser.add_argument("--sync", default="")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=4)
     args = parser.parse_args()
     if args.child:
         result = child(
@@ -241,9 +248,11 @@ def main() -> None:
             best_s = r["elements"] / min(s_s for _, s_s in r["rounds"])
             best_t = r["elements"] / min(t_s for t_s, _ in r["rounds"])
             median = ratios[len(ratios) // 2]
+            in_order = " ".join(f"{t_s / s_s:.2f}" for t_s, s_s in r["rounds"])
             print(f"| {r['rank']} ({len(ratios)} rounds: best; median ratio "
-                  f"{median:.2f}x) | {r['elements'] / 1e6:.0f} | {best_s / 1e6:.0f} "
-                  f"| {best_t / 1e6:.0f} | {best_s / best_t:.2f}x |")  # fmt: skip
+                  f"{median:.2f}x; by round {in_order}) | {r['elements'] / 1e6:.0f} "
+                  f"| {best_s / 1e6:.0f} | {best_t / 1e6:.0f} "
+                  f"| {best_s / best_t:.2f}x |")  # fmt: skip
 
 
 def _prod(shape: tuple[int, ...]) -> int:
