@@ -21,7 +21,8 @@ from typing import Any
 import torch
 
 from spore.common import dtype as mstype
-from spore.train import _ckpt_format, _ckpt_writer, _safetensors_format
+from spore.train import _ckpt_writer
+from spore.train._ckpt_file import CheckpointFile
 
 _PROGRESS_MIN_BYTES = 64 << 20
 _STATS_BLOCK = 1 << 24  # elements per block when computing statistics
@@ -74,60 +75,30 @@ def run(args: argparse.Namespace) -> int:
 # ---- reading one tensor at a time ----------------------------------------------------
 
 
-class _Source:
+class _Source(CheckpointFile):
     """The entries of a .ckpt or .safetensors file, read on demand."""
 
     def __init__(self, path: str) -> None:
-        self.path = path
-        self.format = _format_of(path)
-        self._file = None
+        super().__init__(path, _format_of(path))
         self.crc: str = "-"
-        if self.format == "ckpt":
-            self._file = open(path, "rb")  # closed by close()
-            try:
-                index = _ckpt_format.read_index(self._file.fileno(), path)
-            except BaseException:
-                self._file.close()
-                raise
-            self._records = {r.name: r for r in index.records}  # later ones win
-            self.crc = "present" if index.crc is not None else "none"
-        else:
-            self._values, _ = _safetensors_format.read_safetensors(
-                path, lambda name: True, False
-            )
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-
-    def __enter__(self) -> _Source:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+        if self.index is not None:
+            self.crc = "present" if self.index.crc is not None else "none"
 
     def names(self) -> list[str]:
-        return list(self._records if self.format == "ckpt" else self._values)
+        return list(self.records if self.format == "ckpt" else self.values)
 
     def describe(self, name: str) -> tuple[str, tuple[int, ...] | None, int]:
         """``(dtype name, shape or None for a string, bytes)`` without reading data."""
         if self.format == "ckpt":
-            record = self._records[name]
+            record = self.records[name]
             if record.dtype is None:
                 return "str", None, record.nbytes
             return str(record.dtype), record.shape, record.nbytes
-        value = self._values[name]
+        value = self.values[name]
         if isinstance(value, str):
             return "str", None, len(value.encode("utf-32-le"))
         kind = str(mstype.from_torch(value.dtype))
         return kind, tuple(value.shape), value.nbytes
-
-    def read(self, name: str) -> torch.Tensor | str:
-        if self.format == "ckpt":
-            assert self._file is not None
-            record = self._records[name]
-            return _ckpt_format.read_values(self._file.fileno(), [record], self.path)[0]
-        return self._values[name]
 
 
 def _format_of(path: str) -> str:

@@ -11,64 +11,48 @@ sliced tensor that MindSpore wrote) is read whole first.
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Any
-
 import torch
 
 from spore.common import dtype as mstype
-from spore.train import _ckpt_format, _ckpt_mmap, _safetensors_format
+from spore.train import _ckpt_format, _ckpt_mmap
+from spore.train._ckpt_file import CheckpointFile
 
 Box = tuple[slice, ...]
 
 
-class CheckpointBoxes:
+class CheckpointBoxes(CheckpointFile):
     """The tensors of one checkpoint file, read box by box.
 
-    Args:
-        path: The file.
-        fmt: ``"ckpt"`` or ``"safetensors"``.
-
-    Raises:
-        ValueError: If the file is not a readable checkpoint of that format.
+    Opened as a `CheckpointFile`: the same arguments, and the same ``ValueError``
+    for a file that is not a readable checkpoint of that format.
     """
 
     def __init__(self, path: str, fmt: str) -> None:
-        self.path = path
-        self._file: Any = None
-        self._records: dict[str, _ckpt_format.Record] = {}
-        self._values: dict[str, torch.Tensor] = {}
-        if fmt == "ckpt":
-            self._file = open(path, "rb")  # closed by close()
-            try:
-                index = _ckpt_format.read_index(self._file.fileno(), path)
-            except BaseException:
-                self._file.close()
-                raise
-            for record in index.records:  # a name seen again: the later one wins
+        super().__init__(path, fmt)
+        # Tensors only (append_dict strings left out), taken from the index rather
+        # than `records`: a tensor stays readable when a string reuses its name.
+        self._tensor_records: dict[str, _ckpt_format.Record] = {}
+        self._tensors: dict[str, torch.Tensor] = {
+            k: v for k, v in self.values.items() if isinstance(v, torch.Tensor)
+        }
+        if self.index is not None:
+            for record in self.index.records:  # a name seen again: the later one wins
                 if record.dtype is not None:
-                    self._records[record.name] = record
+                    self._tensor_records[record.name] = record
             # no prefetch: a box is usually a small part of the tensor
             self._map = _ckpt_mmap.FileMap(
-                self._file.fileno(), index.size, prefetch=False
+                self.fileno(), self.index.size, prefetch=False
             )
-        else:
-            values, _ = _safetensors_format.read_safetensors(
-                path, lambda _: True, False
-            )
-            self._values = {
-                k: v for k, v in values.items() if isinstance(v, torch.Tensor)
-            }
 
     def names(self) -> set[str]:
         """The names of the file's tensors (append_dict strings left out)."""
-        return set(self._records) | set(self._values)
+        return set(self._tensor_records) | set(self._tensors)
 
     def dtype(self, name: str) -> torch.dtype:
         """The torch dtype of the file's tensor ``name``."""
-        if name in self._values:
-            return self._values[name].dtype
-        record_dtype = self._records[name].dtype
+        if name in self._tensors:
+            return self._tensors[name].dtype
+        record_dtype = self._tensor_records[name].dtype
         assert record_dtype is not None
         return mstype.to_torch(record_dtype)
 
@@ -79,17 +63,18 @@ class CheckpointBoxes:
         Raises:
             KeyError: If the file has no tensor ``name``.
         """
-        if name in self._values:
-            out[dest] = self._values[name][source]
+        if name in self._tensors:
+            out[dest] = self._tensors[name][source]
             return
-        record = self._records[name]
+        record = self._tensor_records[name]
         assert record.dtype is not None
         if out[dest].numel() == 0:
             return
         raw = self._map.raw(record.chunks)
         if raw is None:
-            fd = self._file.fileno()
-            (whole,) = _ckpt_format.read_values(fd, [record], self.path, mapped=False)
+            (whole,) = _ckpt_format.read_values(
+                self.fileno(), [record], self.path, mapped=False
+            )
             assert isinstance(whole, torch.Tensor)
             out[dest] = whole[source]
             return
@@ -106,19 +91,3 @@ class CheckpointBoxes:
             as_bytes = target.squeeze(-1)
             if as_bytes.numel() and int(as_bytes.max()) > 1:
                 box.copy_(as_bytes != 0)  # torch assumes bool bytes are 0 or 1
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    def __enter__(self) -> CheckpointBoxes:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
