@@ -498,7 +498,17 @@ class Parameter(Tensor):
         fresh = None
         if not (isinstance(init, str) and init == "same"):
             fresh = initializer(init, self._shape, self._dtype)  # validate first
-        out = self._copy_state(self._requires_grad)
+        if fresh is not None and self.init is None:
+            # New values for a materialised Parameter (an optimizer's moments): make
+            # them straight into the clone; copying this Parameter's data first, to
+            # overwrite it at once, doubled the memory and time of building state.
+            lazy = fresh.init is not None
+            values = fresh._materialized().detach()
+            values = values.to(mstype.to_torch(self._dtype), copy=not lazy)
+            out = self._copy_state(self._requires_grad, values)
+            fresh = None
+        else:
+            out = self._copy_state(self._requires_grad)
         out._layerwise_parallel = self.layerwise_parallel
         out._parallel_optimizer = self.parallel_optimizer
         out._comm_fusion = self.comm_fusion
@@ -512,12 +522,17 @@ class Parameter(Tensor):
         """Same as ``clone()``."""
         return self.clone()
 
-    def _copy_state(self, requires_grad: bool) -> Parameter:
-        """A new Parameter with this one's name and a copy of its data (or laziness)."""
+    def _copy_state(
+        self, requires_grad: bool, data: torch.Tensor | None = None
+    ) -> Parameter:
+        """A new Parameter with this one's name and a copy of its data (or laziness),
+        or ``data`` (adopted, not copied) instead."""
         out = Parameter.__new__(Parameter)
         out.init, out._init_key, out.init_mode = None, None, None
         out._requires_grad = requires_grad
-        if self.init is not None:
+        if data is not None:
+            out._set_data(data)
+        elif self.init is not None:
             out._set_lazy(self._shape, self._dtype, self.init, self._init_key)
             out.init_mode = self.init_mode
         else:

@@ -1062,6 +1062,25 @@ def test_clone_with_init(init, expected) -> None:
     )
 
 
+def test_clone_with_init_never_reads_or_copies_the_source_values(monkeypatch) -> None:
+    # An optimizer's moments are clone(init="zeros") of every Parameter: the
+    # source's data must not be copied just to be overwritten.
+    p = Parameter(_f32(1.0, 2.0), name="w")
+    read = []
+    original = Parameter._materialized
+
+    def spy(self: Parameter) -> torch.Tensor:
+        read.append(self)
+        return original(self)
+
+    monkeypatch.setattr(Parameter, "_materialized", spy)
+    c = p.clone(init="zeros")
+    assert not any(r is p for r in read)
+    monkeypatch.undo()
+    c.asnumpy()[0] = 5.0  # its own storage
+    assert (c.tolist(), p.tolist(), c.requires_grad) == ([5.0, 0.0], [1.0, 2.0], True)
+
+
 def test_clone_with_an_initializer_instance() -> None:
     from spore.common.initializer import One
 
