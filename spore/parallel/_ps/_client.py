@@ -294,7 +294,8 @@ class PSClient:
         return [(server, 0, rows)]
 
     def _adopt(self, entries: list[_Entry], answers: dict[int, list]) -> None:
-        """Copy the servers' initial values into the local copies."""
+        """Copy the servers' values (one answer per server, its pieces in the order
+        of ``entries``) into the local copies; tables held only there are skipped."""
         taken = dict.fromkeys(answers, 0)
         for entry in entries:
             if entry.param.init_in_server:
@@ -339,16 +340,7 @@ class PSClient:
             for server, push in sorted(pushes.items())
         }
         answers = self._wait(futures, "a push and pull of gradients")
-        taken = dict.fromkeys(answers, 0)
-        with torch.no_grad():
-            for entry in plan.entries:
-                if entry.param.init_in_server:
-                    continue
-                pieces = []
-                for server, _, _ in entry.parts:
-                    pieces.append(answers[server][taken[server]])
-                    taken[server] += 1
-                _assemble_into(entry.param._materialized(), entry.parts, pieces)
+        self._adopt(plan.entries, answers)  # the new values, as at registration
 
     # ---- reads and writes ------------------------------------------------------------
 
