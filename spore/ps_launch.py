@@ -32,8 +32,9 @@ __all__ = ["launch", "main"]
 # first touch of its pages is a large part of a step: one fault per 4 KiB page.
 # PyTorch's CPU allocator backs allocations of 2 MiB and more with transparent
 # huge pages when this variable is set before the process starts (it is read
-# once), which cut a 100 MB echo over rpc from 0.105 s to 0.058 s here and the
-# push+pull of bench/bench_ps.py by 20-35%. torchrun users set it themselves.
+# once), which cut a 100 MiB rpc echo from 0.09-0.1 s to 0.058 s here
+# (bench/probes.py rpc-echo) and the push+pull of bench/bench_ps.py by 20-35%.
+# torchrun users set it themselves.
 THP_VARIABLE = "THP_MEM_ALLOC_ENABLE"
 
 
