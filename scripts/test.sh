@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh "test,demo"  # demo extras too: the CLI tests train briefly
-.venv/bin/ruff check .
+.venv/bin/ruff check --no-cache .
 exec .venv/bin/python -m pytest "$@"

@@ -68,9 +68,8 @@ def test_set_seed_seeds_torch() -> None:
 
 
 def test_set_seed_makes_initializer_sequence_reproducible() -> None:
-    from spore.common.initializer import initializer
-
     from spore import dtype as mstype
+    from spore.common.initializer import initializer
 
     spore.set_seed(3)
     a = initializer("normal", (4, 4), mstype.float32).asnumpy()
