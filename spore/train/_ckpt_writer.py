@@ -13,15 +13,16 @@ from the tensors' memory in `_WRITE_STEP` pieces, and a second thread
 (``sync_file_range``) while the next pieces are written; the final fsync then
 waits only for the last few MiB. Starting write-back on the writing thread itself
 made writing and the disk take turns (it blocks when the device queue is full).
-Small sizes, measured on the benchmark machine (Linux 6.18, virtual disk, 2.5 GiB):
-the disk keeps up (the final fsync takes milliseconds), and what limits a save is
-the kernel pausing the writer for its dirty pages. With 512 KiB writes and 1 MiB
-hand-overs a save took ~1.0 s; 1 MiB writes with 32 MiB hand-overs 3-5 s; 2 MiB
-writes 4-6 s, the time spent inside writev, whatever the hand-over. Which sizes
-are slow varied from run to run; the small ones never were. Each write covers one
-aligned range of the file, so the page cache holds it in folios of that size;
-2 MiB ones would let a load right after the save map the file in huge pages (Note
-[mapped loads]), but cost the save far more than they give the load.
+Each write covers one aligned 2 MiB range of the file, so the page cache holds
+the file in 2 MiB folios and a load right after the save maps them with one
+entry each (Note [mapped loads]): a 2.5 GiB sum then reads through huge-page
+mappings instead of 655,360 small ones. Measured on the benchmark machine (Linux
+6.18, virtual disk, 2.5 GiB, saves taking turns in rotated order): 2 MiB writes
+cost the same as 512 KiB ones (1.0-1.4 s each); the disk keeps up with the
+hand-overs (the final fsync takes milliseconds). An earlier measurement that had
+2 MiB writes at 4-6 s ran them where any writer is slow on that VM: the save that
+comes last after files were deleted gets memory the host has taken back, and
+takes ~7 s whatever its write size (bench/README.md, checkpoint section).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ _GATHER_PIECES = 512  # below the kernel's IOV_MAX (1024)
 # Bytes per write call (each covers one aligned range of this size), and how much
 # is handed to the disk at a time behind the writer. See Note [overlapped save]
 # for the measurements behind both.
-_WRITE_STEP = 512 << 10
+_WRITE_STEP = 2 << 20
 _WRITEBACK_BYTES = 1 << 20
 _WRITEBACK_LAG = 4 << 20  # ... of the pages this far behind the end
 _MAX_SYSCALL = 1 << 30  # Linux writes at most ~2 GiB per call

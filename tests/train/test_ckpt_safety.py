@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -287,6 +288,31 @@ def test_writes_split_into_many_system_calls_give_the_same_bytes(
     save_checkpoint(values, str(tmp_path / "split.ckpt"), crc_check=True)
     split = (tmp_path / "split.ckpt").read_bytes()
     assert split == (tmp_path / "plain.ckpt").read_bytes()
+
+
+def test_writes_cover_whole_aligned_ranges_of_the_write_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Note [overlapped save]: each write fills one aligned _WRITE_STEP range, so
+    # the page cache holds the file in folios of that size (huge pages at 2 MiB).
+    writes: list[int] = []
+    real_writev = os.writev
+
+    def recording_writev(fd: int, buffers: list) -> int:
+        written = real_writev(fd, buffers)
+        writes.append(written)
+        return written
+
+    monkeypatch.setattr(os, "writev", recording_writev)
+    step = _ckpt_writer._WRITE_STEP
+    assert step == 2 * 1024 * 1024
+    values = {"a": Tensor.from_torch(torch.ones(3 * step // 4 + 5))}  # ~3 steps
+    save_checkpoint(values, str(tmp_path / "m.ckpt"))
+    ends = list(itertools.accumulate(writes))
+    assert ends[-1] == (tmp_path / "m.ckpt").stat().st_size
+    assert len(writes) >= 4
+    assert all(end % step == 0 for end in ends[:-1])  # only the tail is partial
+    assert all(size <= step for size in writes)
 
 
 def test_checkpoint_modules_use_no_pickle() -> None:
