@@ -30,11 +30,17 @@ from spore.common import dtype as mstype
 # element size (files spore writes: always, Note [aligned payloads]; MindSpore's:
 # where the header happens to end so); misaligned tensors are copied. Tensors under
 # `MAP_MIN_BYTES` are copied too: cheap, and they then do not keep the file mapped.
-# A mapped range that is not in the page cache is read ahead asynchronously
-# (MADV_WILLNEED), so that a cold load returns at once and the disk works while the
-# first tensors are used. One that is (judged by its first, middle and last pages)
-# is left alone: its page tables fill at the first touch, each fault mapping a run
-# of cached pages. Filling them at load instead (MADV_POPULATE_READ, after a
+# A mapped range that is not in the page cache is read ahead at load
+# (MADV_WILLNEED), in `_READ_AHEAD_STEP` pieces: the kernel caps one request at
+# its read-ahead window (read_ahead_kb, often 128 KiB), so one call for a 512 MiB
+# chunk read only its first few MiB, and the rest came in as the first touch
+# faulted it in, one window at a time. Asked for whole, a cold 2.5 GiB file came
+# in at 1.6 s here against 2.1-3.0 s faulted in (safetensors' loads: 2.6-5.9 s),
+# `bench/probes.py cold-read`. At most half of the memory the kernel reports
+# available is read ahead per file; past that, pages come in at first touch.
+# A range that is cached (judged by its first, middle and last pages) is left
+# alone: its page tables fill at the first touch, each fault mapping a run of
+# cached pages. Filling them at load instead (MADV_POPULATE_READ, after a
 # mincore of every page) made a warm 1 GiB load plus a sum over it 20% slower here:
 # populate walks the range page by page and the full mincore costs 6 ms per GiB.
 # Chunks are placed side by side with MAP_FIXED into one reserved range (Linux), so
@@ -55,6 +61,8 @@ _PAGE = mmap.PAGESIZE
 _MAP_FIXED = 0x10  # Linux's values (not exported by Python's mmap module)
 _PROT_NONE = 0
 _MADV_WILLNEED = 3
+# Read-ahead is asked for in pieces of this size: no kernel window is smaller.
+_READ_AHEAD_STEP = 128 * 1024
 # Maps start on this boundary, so that a file offset and its address agree modulo
 # a huge page and the kernel can map the page cache's 2 MiB folios whole.
 _HUGE_PAGE = 2 * 1024 * 1024
@@ -124,12 +132,30 @@ class _Libc:
                 return False
         return True
 
-    def prefetch(self, address: int, length: int) -> None:
+    def prefetch(self, address: int, length: int, budget: int) -> int:
         """Prepare ``length`` bytes mapped at ``address`` (page aligned) for
-        reading: unless cached, ask the kernel to read them ahead without waiting
-        (MADV_WILLNEED). Errors are ignored: this only saves time."""
-        if not self._cached(address, length):
-            self.madvise(address, length, _MADV_WILLNEED)
+        reading: unless cached, ask the kernel to read up to ``budget`` of them
+        (MADV_WILLNEED, piece by piece). Returns the bytes asked for. Errors are
+        ignored: this only saves time."""
+        if budget <= 0 or self._cached(address, length):
+            return 0
+        asked = min(length, budget)
+        for offset in range(0, asked, _READ_AHEAD_STEP):
+            piece = min(_READ_AHEAD_STEP, asked - offset)
+            self.madvise(address + offset, piece, _MADV_WILLNEED)
+        return asked
+
+
+def _available_memory() -> int:
+    """MemAvailable from /proc/meminfo in bytes (0 when unreadable)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def _load_libc() -> _Libc | None:
@@ -142,6 +168,19 @@ def _load_libc() -> _Libc | None:
 
 
 _LIBC = _load_libc()
+
+
+class _ReadAhead:
+    """`_Libc.prefetch` within one file's share of memory (Note [mapped loads]):
+    half of what was available at its first read-ahead."""
+
+    def __init__(self) -> None:
+        self._left: int | None = None
+
+    def __call__(self, libc: _Libc, address: int, length: int) -> None:
+        if self._left is None:
+            self._left = _available_memory() // 2
+        self._left -= libc.prefetch(address, length, self._left)
 
 
 def _round_up(value: int, step: int) -> int:
@@ -170,6 +209,7 @@ class FileMap:
 
     def __init__(self, fd: int, size: int, prefetch: bool = True) -> None:
         self._fd, self._size, self._prefetch = fd, size, prefetch
+        self._read_ahead = _ReadAhead()
         self._buffer: Any = None
         self._advise: Callable[[int, int], None] = lambda offset, length: None
         self._failed = not mapping_enabled() or size == 0
@@ -259,9 +299,11 @@ class FileMap:
             libc.munmap(start, span)
             return None
 
+        read_ahead = self._read_ahead  # not self: the buffer must not be in a cycle
+
         def advise(offset: int, length: int) -> None:
             start = offset - offset % _PAGE
-            libc.prefetch(address + start, length + offset - start)
+            read_ahead(libc, address + start, length + offset - start)
 
         self._advise = advise
         return _owned_buffer(libc, address, self._size, start, span)
@@ -286,6 +328,6 @@ class FileMap:
                 libc.munmap(start, span)
                 return None
             if self._prefetch:
-                libc.prefetch(base + position, size)
+                self._read_ahead(libc, base + position, size)
             position += length
         return _owned_buffer(libc, base, nbytes, start, span)

@@ -7,6 +7,7 @@ from /proc/self/maps: its data must lie in a mapping of the file.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -247,27 +248,62 @@ def test_without_libc_pythons_mmap_maps_whole_tensors(
     assert torch.equal(loaded, whole) and torch.equal(both["c"].to_torch(), chunked)
 
 
+def _drop_from_page_cache(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # clean pages: dropped
+    finally:
+        os.close(fd)
+
+
+def _record_advice(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
+    advised: list[tuple[int, int, int]] = []
+    monkeypatch.setattr(
+        _ckpt_mmap._LIBC,
+        "madvise",
+        lambda address, length, advice: advised.append((address, length, advice)),
+    )
+    return advised
+
+
 @pytest.mark.skipif(_ckpt_mmap._LIBC is None, reason="needs libc's mmap and mincore")
-def test_read_ahead_is_asked_only_for_ranges_not_in_the_page_cache(
+def test_read_ahead_covers_uncached_ranges_whole_and_skips_cached_ones(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Note [mapped loads]: cached ranges are left to fault in at first touch;
-    # others get MADV_WILLNEED so that a cold load returns at once.
-    libc = _ckpt_mmap._LIBC
-    advised: list[int] = []
-    monkeypatch.setattr(
-        libc, "madvise", lambda address, length, advice: advised.append(advice)
-    )
+    # others are read ahead whole, in pieces no kernel window truncates.
+    advised = _record_advice(monkeypatch)
     path = tmp_path / "m.ckpt"
     _save(path, w=torch.randn(1024, 1024))  # fsynced: its pages are clean
     path.read_bytes()  # now cached
     cached = load_checkpoint(str(path))["w"].to_torch()
     assert advised == []
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # drop the clean pages
-    finally:
-        os.close(fd)
+    _drop_from_page_cache(path)
     cold = load_checkpoint(str(path))["w"].to_torch()
-    assert advised == [_ckpt_mmap._MADV_WILLNEED]
+    assert {advice for _, _, advice in advised} == {_ckpt_mmap._MADV_WILLNEED}
+    assert all(length <= _ckpt_mmap._READ_AHEAD_STEP for _, length, _ in advised)
+    for (address, length, _), (after, _, _) in itertools.pairwise(advised):
+        assert after == address + length  # no gaps
+    first, start = advised[0][0], cold.data_ptr()
+    end = advised[-1][0] + advised[-1][1]
+    assert first <= start and start + cold.nbytes <= end  # the whole tensor
+    assert first > start - _ckpt_mmap._PAGE  # and no more than its pages
     assert torch.equal(cached, cold)
+
+
+@pytest.mark.skipif(_ckpt_mmap._LIBC is None, reason="needs libc's mmap and mincore")
+def test_read_ahead_stops_at_half_the_available_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file larger than memory must not be read ahead whole: pages read early
+    # would push out the ones being used. Half of MemAvailable per file.
+    advised = _record_advice(monkeypatch)
+    monkeypatch.setattr(_ckpt_mmap, "_available_memory", lambda: 2 * 1024 * 1024)
+    path = tmp_path / "m.ckpt"
+    a, b = torch.randn(512, 1024), torch.randn(512, 1024)  # 2 MiB each
+    _save(path, a=a, b=b)
+    _drop_from_page_cache(path)
+    loaded = load_checkpoint(str(path))
+    assert sum(length for _, length, _ in advised) == 1024 * 1024
+    assert torch.equal(loaded["a"].to_torch(), a)  # the rest faults in as read
+    assert torch.equal(loaded["b"].to_torch(), b)
