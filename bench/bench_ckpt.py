@@ -4,7 +4,8 @@ Two cases: ~1 GiB of float32 in 200 tensors ("many"), and one 2.5 GiB float32
 tensor in one file ("one-big", which exercises tensors and files over 2 GiB and
 the 512 MiB chunking). Every measurement runs in a fresh process (so the peak RSS
 is its own: VmHWM after a reset, minus the RSS before the operation), the median
-of ``--repeat`` runs is reported; within a repeat the implementations take turns.
+of ``--repeat`` runs is reported; within a repeat the implementations take turns,
+in an order that rotates from one repeat to the next.
 
 - save: spore ``save_checkpoint`` (temporary file, fsync, rename) against
   ``safetensors.torch.save_file`` (no fsync) and ``save_file`` + fsync.
@@ -298,9 +299,12 @@ def main() -> None:
             }
             # Implementations take turns within each repeat, so that a slow
             # spell of the shared disk or CPUs hits them alike.
+            # The order rotates: on a VM a save's speed depends on its place in
+            # line (the last of several gets memory the host has taken back).
             save_runs: dict[str, list[dict]] = {impl: [] for impl in savers}
-            for _ in range(args.repeat):
-                for impl in savers:
+            for rep in range(args.repeat):
+                turn = rep % len(savers)
+                for impl in savers[turn:] + savers[:turn]:
                     target = (
                         files["st"] if impl.startswith("safetensors") else files["ckpt"]
                     )

@@ -1,0 +1,163 @@
+"""Measurements behind the checkpoint I/O choices (not targets; bench/README.md).
+
+    python bench/probe_ckpt_io.py save-steps [--repeat 6]   # write size of a save
+    python bench/probe_ckpt_io.py cold-read [--repeat 3]    # read-ahead of a load
+
+Both use one 2.5 GiB float32 tensor in /tmp and one torch thread; every save or
+load runs in a fresh process, and the variants take turns in rotated order
+(position matters on a VM: see the checkpoint section of bench/README.md).
+
+- save-steps: spore's save with 512 KiB and with 2 MiB writes, and safetensors'
+  ``save_file``; after the three saves, each file is loaded and summed (the
+  pages are still cached as its writer left them) and the huge-page mapped size
+  of the load is printed (FilePmdMapped).
+- cold-read (root: drops the page cache before each load): load + sum of a file
+  not in the page cache, spore as shipped (read-ahead in 128 KiB pieces), with
+  read-ahead asked once per range (the kernel caps it at its window), with no
+  read-ahead (pages fault in), and safetensors' ``load_file``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NUMEL = int(2.5 * 2**30) // 4
+WORKDIR = Path("/tmp/spore_probe_ckpt_io")
+
+
+def _child(op: str, variant: str, path: str) -> None:
+    import torch
+
+    sys.path.insert(0, str(ROOT))
+    torch.set_num_threads(1)
+    import safetensors.torch
+
+    import spore
+    from spore.train import _ckpt_mmap, _ckpt_writer
+
+    if op == "save":
+        tensors = {"w": torch.full((NUMEL,), 1 / 7)}
+        start = time.perf_counter()
+        if variant == "safetensors":
+            safetensors.torch.save_file(tensors, path)
+        else:
+            _ckpt_writer._WRITE_STEP = int(variant.split()[1]) << 10
+            spore.save_checkpoint({"w": spore.Tensor.from_torch(tensors["w"])}, path)
+        print(json.dumps({"s": time.perf_counter() - start}))
+        return
+    libc = _ckpt_mmap._LIBC
+    if variant == "spore, once per range" and libc is not None:
+        def once(address: int, length: int, budget: int) -> int:
+            libc.madvise(address, length, _ckpt_mmap._MADV_WILLNEED)
+            return length
+
+        libc.prefetch = once  # type: ignore[method-assign]
+    elif variant == "spore, no read-ahead" and libc is not None:
+        libc.prefetch = lambda address, length, budget: 0  # type: ignore[method-assign]
+    start = time.perf_counter()
+    if variant == "safetensors":
+        tensor = safetensors.torch.load_file(path)["w"]
+    else:
+        tensor = spore.load_checkpoint(path)["w"].to_torch().detach()
+    float(tensor.sum())
+    seconds = time.perf_counter() - start
+    with open("/proc/self/smaps_rollup") as rollup:
+        pmd = next(int(x.split()[1]) for x in rollup if x.startswith("FilePmdMapped"))
+    print(json.dumps({"s": seconds, "pmd_mib": pmd // 1024}))
+
+
+def _run(op: str, variant: str, path: Path) -> dict:
+    command = [sys.executable, __file__, "child", op, variant, str(path)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"{op} {variant} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _rotated(variants: list[str], rep: int) -> list[str]:
+    k = rep % len(variants)
+    return variants[k:] + variants[:k]
+
+
+def _path(variant: str) -> Path:
+    suffix = ".safetensors" if variant == "safetensors" else ".ckpt"
+    return WORKDIR / (variant.replace(" ", "_").replace(",", "") + suffix)
+
+
+def _clear() -> None:
+    for leftover in WORKDIR.iterdir():
+        leftover.chmod(0o600)
+        leftover.unlink()
+
+
+def save_steps(repeat: int) -> None:
+    variants = ["spore 512", "spore 2048", "safetensors"]
+    saves: dict[str, list[float]] = {v: [] for v in variants}
+    for rep in range(repeat):
+        _clear()
+        order = _rotated(variants, rep)
+        line = []
+        for variant in order:
+            os.sync()
+            saves[variant].append(_run("save", variant, _path(variant))["s"])
+            line.append(f"{variant} {saves[variant][-1]:.2f} s")
+        os.sync()
+        loads = [(v, _run("load", v, _path(v))) for v in order]
+        loaded = ", ".join(f"{v} {r['s']:.3f} s ({r['pmd_mib']} MiB)" for v, r in loads)
+        print(f"repeat {rep}: saves in turn: {'; '.join(line)}")
+        print(f"  load + sum (huge-page mapped): {loaded}", flush=True)
+    for variant in variants:
+        runs = saves[variant]
+        print(f"{variant}: save median {statistics.median(runs):.2f} s "
+              f"(min {min(runs):.2f}, max {max(runs):.2f})")  # fmt: skip
+
+
+def cold_read(repeat: int) -> None:
+    variants = ["spore", "spore, once per range", "spore, no read-ahead",
+                "safetensors"]  # fmt: skip
+    _clear()
+    _run("save", "spore 2048", _path("spore"))
+    _run("save", "safetensors", _path("safetensors"))
+    loads: dict[str, list[float]] = {v: [] for v in variants}
+    for rep in range(repeat):
+        for variant in _rotated(variants, rep):
+            path = _path("safetensors" if variant == "safetensors" else "spore")
+            os.sync()
+            with open("/proc/sys/vm/drop_caches", "w") as control:
+                control.write("3\n")
+            loads[variant].append(_run("load", variant, path)["s"])
+    for variant in variants:
+        runs = ", ".join(f"{x:.2f}" for x in loads[variant])
+        median = statistics.median(loads[variant])
+        print(f"{variant}: cold load + sum median {median:.2f} s ({runs})")
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "child":
+        _child(*sys.argv[2:5])
+        return
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("what", choices=["save-steps", "cold-read"])
+    parser.add_argument("--repeat", type=int, default=None)
+    args = parser.parse_args()
+    WORKDIR.mkdir(exist_ok=True)
+    try:
+        if args.what == "save-steps":
+            save_steps(args.repeat or 6)
+        else:
+            cold_read(args.repeat or 3)
+    finally:
+        _clear()
+        WORKDIR.rmdir()
+
+
+if __name__ == "__main__":
+    main()
