@@ -246,6 +246,7 @@ def _median(runs: list[dict]) -> dict:
         "seconds": statistics.median(r["seconds"] for r in runs),
         "bytes": runs[0]["bytes"],
         "peak": max(r["peak"] for r in runs),
+        "runs": [r["seconds"] for r in runs],
     }
 
 
@@ -372,15 +373,15 @@ def _print_table(
         "| case | op | implementation | touch | cache | s | GB/s | peak RSS MiB ",
         end="",
     )
-    print("| ratio |")
-    print("|---|---|---|---|---|---:|---:|---:|---:|")
+    print("| ratio | runs s |")
+    print("|---|---|---|---|---|---:|---:|---:|---:|---|")
     for case, op, impl, touch, cache, r in rows:
         ref = spore_time[(case, op, touch, cache)]
         ratio = "-" if impl == "spore.ckpt" else f"{r['seconds'] / ref:.2f}x"
         print(
             f"| {case} | {op} | {impl} | {touch} | {cache} | {r['seconds']:.3f} | "
             f"{r['bytes'] / r['seconds'] / 1e9:.2f} | {r['peak'] / 2**20:.0f} | "
-            f"{ratio} |"
+            f"{ratio} | {' '.join(f'{x:.3f}' for x in r['runs'])} |"
         )
 
 

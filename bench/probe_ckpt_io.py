@@ -1,11 +1,12 @@
 """Measurements behind the checkpoint I/O choices (not targets; bench/README.md).
 
-    python bench/probe_ckpt_io.py save-steps [--repeat 6]   # write size of a save
-    python bench/probe_ckpt_io.py cold-read [--repeat 3]    # read-ahead of a load
+    python bench/probe_ckpt_io.py save-steps [--repeat 6] [--case many]
+    python bench/probe_ckpt_io.py cold-read [--repeat 3]
 
-Both use one 2.5 GiB float32 tensor in /tmp and one torch thread; every save or
-load runs in a fresh process, and the variants take turns in rotated order
-(position matters on a VM: see the checkpoint section of bench/README.md).
+Files in /tmp: one 2.5 GiB float32 tensor ("one-big", the default), or ~1 GiB in
+200 tensors ("many"); one torch thread; every save or load runs in a fresh
+process, and the variants take turns in rotated order (position matters on a VM:
+see the checkpoint section of bench/README.md).
 
 - save-steps: spore's save with 512 KiB and with 2 MiB writes, and safetensors'
   ``save_file``; after the three saves, each file is loaded and summed (the
@@ -29,11 +30,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-NUMEL = int(2.5 * 2**30) // 4
+CASES = {"one-big": (1, int(2.5 * 2**30) // 4), "many": (200, 2**30 // 200 // 4)}
 WORKDIR = Path("/tmp/spore_probe_ckpt_io")
 
 
-def _child(op: str, variant: str, path: str) -> None:
+def _child(op: str, variant: str, path: str, case: str) -> None:
     import torch
 
     sys.path.insert(0, str(ROOT))
@@ -44,13 +45,15 @@ def _child(op: str, variant: str, path: str) -> None:
     from spore.train import _ckpt_mmap, _ckpt_writer
 
     if op == "save":
-        tensors = {"w": torch.full((NUMEL,), 1 / 7)}
+        count, numel = CASES[case]
+        tensors = {f"w{i}": torch.full((numel,), i / 7) for i in range(count)}
         start = time.perf_counter()
         if variant == "safetensors":
             safetensors.torch.save_file(tensors, path)
         else:
             _ckpt_writer._WRITE_STEP = int(variant.split()[1]) << 10
-            spore.save_checkpoint({"w": spore.Tensor.from_torch(tensors["w"])}, path)
+            values = {k: spore.Tensor.from_torch(v) for k, v in tensors.items()}
+            spore.save_checkpoint(values, path)
         print(json.dumps({"s": time.perf_counter() - start}))
         return
     libc = _ckpt_mmap._LIBC
@@ -64,18 +67,19 @@ def _child(op: str, variant: str, path: str) -> None:
         libc.prefetch = lambda address, length, budget: 0  # type: ignore[method-assign]
     start = time.perf_counter()
     if variant == "safetensors":
-        tensor = safetensors.torch.load_file(path)["w"]
+        loaded = list(safetensors.torch.load_file(path).values())
     else:
-        tensor = spore.load_checkpoint(path)["w"].to_torch().detach()
-    float(tensor.sum())
+        loaded = [p.to_torch().detach() for p in spore.load_checkpoint(path).values()]
+    for tensor in loaded:
+        float(tensor.sum())
     seconds = time.perf_counter() - start
     with open("/proc/self/smaps_rollup") as rollup:
         pmd = next(int(x.split()[1]) for x in rollup if x.startswith("FilePmdMapped"))
     print(json.dumps({"s": seconds, "pmd_mib": pmd // 1024}))
 
 
-def _run(op: str, variant: str, path: Path) -> dict:
-    command = [sys.executable, __file__, "child", op, variant, str(path)]
+def _run(op: str, variant: str, path: Path, case: str = "one-big") -> dict:
+    command = [sys.executable, __file__, "child", op, variant, str(path), case]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode:
         raise SystemExit(f"{op} {variant} failed:\n{done.stderr[-2000:]}")
@@ -98,7 +102,7 @@ def _clear() -> None:
         leftover.unlink()
 
 
-def save_steps(repeat: int) -> None:
+def save_steps(repeat: int, case: str) -> None:
     variants = ["spore 512", "spore 2048", "safetensors"]
     saves: dict[str, list[float]] = {v: [] for v in variants}
     for rep in range(repeat):
@@ -107,10 +111,10 @@ def save_steps(repeat: int) -> None:
         line = []
         for variant in order:
             os.sync()
-            saves[variant].append(_run("save", variant, _path(variant))["s"])
+            saves[variant].append(_run("save", variant, _path(variant), case)["s"])
             line.append(f"{variant} {saves[variant][-1]:.2f} s")
         os.sync()
-        loads = [(v, _run("load", v, _path(v))) for v in order]
+        loads = [(v, _run("load", v, _path(v), case)) for v in order]
         loaded = ", ".join(f"{v} {r['s']:.3f} s ({r['pmd_mib']} MiB)" for v, r in loads)
         print(f"repeat {rep}: saves in turn: {'; '.join(line)}")
         print(f"  load + sum (huge-page mapped): {loaded}", flush=True)
@@ -142,16 +146,17 @@ def cold_read(repeat: int) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "child":
-        _child(*sys.argv[2:5])
+        _child(*sys.argv[2:6])
         return
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("what", choices=["save-steps", "cold-read"])
     parser.add_argument("--repeat", type=int, default=None)
+    parser.add_argument("--case", choices=sorted(CASES), default="one-big")
     args = parser.parse_args()
     WORKDIR.mkdir(exist_ok=True)
     try:
         if args.what == "save-steps":
-            save_steps(args.repeat or 6)
+            save_steps(args.repeat or 6, args.case)
         else:
             cold_read(args.repeat or 3)
     finally:

@@ -13,16 +13,16 @@ from the tensors' memory in `_WRITE_STEP` pieces, and a second thread
 (``sync_file_range``) while the next pieces are written; the final fsync then
 waits only for the last few MiB. Starting write-back on the writing thread itself
 made writing and the disk take turns (it blocks when the device queue is full).
-Each write covers one aligned 2 MiB range of the file, so the page cache holds
-the file in 2 MiB folios and a load right after the save maps them with one
-entry each (Note [mapped loads]): a 2.5 GiB sum then reads through huge-page
-mappings instead of 655,360 small ones. Measured on the benchmark machine (Linux
-6.18, virtual disk, 2.5 GiB, saves taking turns in rotated order): 2 MiB writes
-cost the same as 512 KiB ones (1.0-1.4 s each); the disk keeps up with the
-hand-overs (the final fsync takes milliseconds). An earlier measurement that had
-2 MiB writes at 4-6 s ran them where any writer is slow on that VM: the save that
-comes last after files were deleted gets memory the host has taken back, and
-takes ~7 s whatever its write size (bench/README.md, checkpoint section).
+Each write covers one aligned 512 KiB range of the file, so the page cache holds
+the file in 512 KiB folios. 2 MiB writes would leave 2 MiB folios, which a load
+right after the save maps with one entry each (Note [mapped loads]; a 2.5 GiB
+sum ~10% faster), but they need 2 MiB blocks of free memory, and on the benchmark
+machine (a VM whose host takes back free 2 MiB blocks) those come back slowly and
+unpredictably: 1 GiB in 200 tensors saved in 0.75-2.2 s with 2 MiB writes
+against 0.38-0.44 s with 512 KiB ones, every run, in rotated order
+(`bench/probe_ckpt_io.py save-steps --case many`). With 512 KiB writes and 1 MiB
+hand-overs the disk keeps up (the final fsync takes milliseconds); hand-overs of
+4 or 16 MiB measured the same.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ _GATHER_PIECES = 512  # below the kernel's IOV_MAX (1024)
 # Bytes per write call (each covers one aligned range of this size), and how much
 # is handed to the disk at a time behind the writer. See Note [overlapped save]
 # for the measurements behind both.
-_WRITE_STEP = 2 << 20
+_WRITE_STEP = 512 << 10
 _WRITEBACK_BYTES = 1 << 20
 _WRITEBACK_LAG = 4 << 20  # ... of the pages this far behind the end
 _MAX_SYSCALL = 1 << 30  # Linux writes at most ~2 GiB per call
