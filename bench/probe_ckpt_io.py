@@ -9,9 +9,10 @@ process, and the variants take turns in rotated order (position matters on a VM:
 see the checkpoint section of bench/README.md).
 
 - save-steps: spore's save with 512 KiB and with 2 MiB writes, and safetensors'
-  ``save_file``; after the three saves, each file is loaded and summed (the
-  pages are still cached as its writer left them) and the huge-page mapped size
-  of the load is printed (FilePmdMapped).
+  ``save_file``, each after deleting the previous file (as bench_ckpt.py's saves
+  do); each file is then loaded and summed (its pages still cached as its writer
+  left them) and the huge-page mapped size of the load is printed
+  (FilePmdMapped); with ``--no-loads`` the saves run back to back.
 - cold-read (root: drops the page cache before each load): load + sum of a file
   not in the page cache, spore as shipped (read-ahead in 128 KiB pieces), with
   read-ahead asked once per range (the kernel caps it at its window), with no
@@ -102,22 +103,22 @@ def _clear() -> None:
         leftover.unlink()
 
 
-def save_steps(repeat: int, case: str) -> None:
+def save_steps(repeat: int, case: str, loads: bool) -> None:
     variants = ["spore 512", "spore 2048", "safetensors"]
     saves: dict[str, list[float]] = {v: [] for v in variants}
     for rep in range(repeat):
-        _clear()
-        order = _rotated(variants, rep)
         line = []
-        for variant in order:
+        for variant in _rotated(variants, rep):
+            _clear()  # one file at a time, as in bench_ckpt.py's saves
             os.sync()
             saves[variant].append(_run("save", variant, _path(variant), case)["s"])
             line.append(f"{variant} {saves[variant][-1]:.2f} s")
-        os.sync()
-        loads = [(v, _run("load", v, _path(v), case)) for v in order]
-        loaded = ", ".join(f"{v} {r['s']:.3f} s ({r['pmd_mib']} MiB)" for v, r in loads)
-        print(f"repeat {rep}: saves in turn: {'; '.join(line)}")
-        print(f"  load + sum (huge-page mapped): {loaded}", flush=True)
+            if loads:
+                os.sync()
+                load = _run("load", variant, _path(variant), case)
+                line[-1] += (f" (load + sum {load['s']:.3f} s, "
+                             f"{load['pmd_mib']} MiB huge-page mapped)")  # fmt: skip
+        print(f"repeat {rep}: " + "; ".join(line), flush=True)
     for variant in variants:
         runs = saves[variant]
         print(f"{variant}: save median {statistics.median(runs):.2f} s "
@@ -152,11 +153,14 @@ def main() -> None:
     parser.add_argument("what", choices=["save-steps", "cold-read"])
     parser.add_argument("--repeat", type=int, default=None)
     parser.add_argument("--case", choices=sorted(CASES), default="one-big")
+    parser.add_argument(
+        "--no-loads", action="store_true", help="save-steps: no load between saves"
+    )
     args = parser.parse_args()
     WORKDIR.mkdir(exist_ok=True)
     try:
         if args.what == "save-steps":
-            save_steps(args.repeat or 6, args.case)
+            save_steps(args.repeat or 6, args.case, not args.no_loads)
         else:
             cold_read(args.repeat or 3)
     finally:
