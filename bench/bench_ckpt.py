@@ -30,6 +30,7 @@ and cache (> 1: spore is faster). MindSpore's own save/load run only where
 ``mindspore`` imports.
 
     python bench/bench_ckpt.py [--scale 1.0] [--repeat 3] [--dir /tmp] [--no-cold]
+                               [--cases many,one-big] [--spore-write-kib 512]
 """
 
 from __future__ import annotations
@@ -95,7 +96,10 @@ def _touch(tensors: list[torch.Tensor], mode: str) -> float:
 def _save(impl: str, path: str, tensors: dict[str, torch.Tensor]) -> None:
     if impl == "spore.ckpt":
         from spore import Tensor, save_checkpoint
+        from spore.train import _ckpt_writer
 
+        if os.environ.get("SPORE_BENCH_WRITE_KIB"):  # --spore-write-kib
+            _ckpt_writer._WRITE_STEP = int(os.environ["SPORE_BENCH_WRITE_KIB"]) << 10
         save_checkpoint({k: Tensor.from_torch(v) for k, v in tensors.items()}, path)
     elif impl in ("safetensors", "safetensors+fsync"):
         from safetensors.torch import save_file
@@ -264,6 +268,11 @@ def main() -> None:
     parser.add_argument("--dir", default="/tmp")
     parser.add_argument("--no-cold", action="store_true")
     parser.add_argument("--cases", default="many,one-big")
+    parser.add_argument(
+        "--spore-write-kib",
+        type=int,
+        help="size of spore's writes in KiB (default: the library's, 512)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--op", help=argparse.SUPPRESS)
     parser.add_argument("--impl", help=argparse.SUPPRESS)
@@ -271,6 +280,8 @@ def main() -> None:
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--touch", default="page", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.spore_write_kib:  # read by the save workers
+        os.environ["SPORE_BENCH_WRITE_KIB"] = str(args.spore_write_kib)
     if args.worker:
         worker(args)
         return

@@ -13,18 +13,18 @@ from the tensors' memory in `_WRITE_STEP` pieces, and a second thread
 (``sync_file_range``) while the next pieces are written; the final fsync then
 waits only for the last few MiB. Starting write-back on the writing thread itself
 made writing and the disk take turns (it blocks when the device queue is full).
-Each write covers one aligned 2 MiB range of the file, so the page cache holds
-the file in 2 MiB folios, which a load right after the save maps with one entry
-each (Note [mapped loads]; 512 KiB writes left 512 KiB folios, mapped 4 KiB at a
-time: FilePmdMapped 0 MiB of a 2.5 GiB file instead of 2560, and its sum ~10%
-slower). On the benchmark VM the write size is not what decides a save's time:
-the host takes back free memory in 2 MiB blocks, and a save runs at the speed of
-whatever memory and disk state it meets (0.5-2.8 s for the same 1 GiB). Over
-rotated runs of `bench/probe_ckpt_io.py save-steps --no-loads` the 2 MiB writes
-had the lower median (1 GiB in 200 tensors: 0.54-0.57 s against 0.62-0.68 s;
-2.5 GiB: 3.42 s against 4.74 s), though a hand-run loop earlier had them behind.
-With 1 MiB hand-overs the disk keeps up (the final fsync takes milliseconds);
-hand-overs of 4 or 16 MiB measured the same.
+Each write covers one aligned 512 KiB range of the file, so the page cache holds
+the file in 512 KiB folios, mapped 4 KiB at a time by a load right after the
+save. 2 MiB writes would leave 2 MiB folios, mapped whole (FilePmdMapped 2560 MiB
+of a 2.5 GiB file instead of 0; its sum ~10% faster), but they need free 2 MiB
+blocks, the very units in which the benchmark VM's host takes free memory back,
+and saves back to back (bench_ckpt.py, as a job's checkpoint rotation does) were
+3-4x slower with them: 1 GiB in 200 tensors, medians of 3, two runs each of
+`bench/bench_ckpt.py --cases many --no-cold --spore-write-kib N`: 0.39-0.42 s
+with 512 KiB writes, 1.13-1.71 s with 2 MiB ones. (With a load between saves,
+`bench/probe_ckpt_io.py save-steps`, the two sizes came out close.) With 1 MiB
+hand-overs the disk keeps up (the final fsync takes milliseconds); hand-overs of
+4 or 16 MiB measured the same.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ _GATHER_PIECES = 512  # below the kernel's IOV_MAX (1024)
 # Bytes per write call (each covers one aligned range of this size), and how much
 # is handed to the disk at a time behind the writer. See Note [overlapped save]
 # for the measurements behind both.
-_WRITE_STEP = 2 << 20
+_WRITE_STEP = 512 << 10
 _WRITEBACK_BYTES = 1 << 20
 _WRITEBACK_LAG = 4 << 20  # ... of the pages this far behind the end
 _MAX_SYSCALL = 1 << 30  # Linux writes at most ~2 GiB per call
