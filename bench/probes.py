@@ -3,7 +3,6 @@
     python bench/probes.py rpc-echo   # 100 MB rpc echo, with and without huge pages
     python bench/probes.py tables     # ziggurat tables: computed against shipped
     python bench/probes.py fill       # ns/elem of row and column slices vs torch
-    python bench/probes.py writes     # 1 GiB written in 512 KiB against 2 MiB writes
 
 Each prints one line per measurement. One torch thread everywhere.
 """
@@ -115,30 +114,12 @@ def fill() -> None:
               f"normal_ {statistics.median(torch_s) / n:.2f} ns/elem")  # fmt: skip
 
 
-def writes() -> None:
-    import torch
-
-    data = memoryview(torch.full((2**28,), 1 / 7).numpy()).cast("B")  # 1 GiB
-    path = "/tmp/spore_probe_writes.bin"
-    for size in (512 * 1024, 2 * 2**20, 512 * 1024, 2 * 2**20):
-        start = time.perf_counter()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        for offset in range(0, len(data), size):
-            os.write(fd, data[offset : offset + size])
-        written = time.perf_counter() - start
-        os.fsync(fd)
-        os.close(fd)
-        print(f"1 GiB in {size // 1024} KiB writes: write {written:.3f} s, "
-              f"with fsync {time.perf_counter() - start:.3f} s")  # fmt: skip
-        os.unlink(path)
-
-
 def main() -> None:
     what = sys.argv[1] if len(sys.argv) > 1 else ""
     if what == "rpc-child":
         _rpc_child(int(sys.argv[2]), sys.argv[3])
-    elif what in ("rpc-echo", "tables", "fill", "writes"):
-        {"rpc-echo": rpc_echo, "tables": tables, "fill": fill, "writes": writes}[what]()
+    elif what in ("rpc-echo", "tables", "fill"):
+        {"rpc-echo": rpc_echo, "tables": tables, "fill": fill}[what]()
     else:
         raise SystemExit(__doc__)
 
