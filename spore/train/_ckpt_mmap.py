@@ -34,10 +34,11 @@ from spore.common import dtype as mstype
 # (MADV_WILLNEED), in `_READ_AHEAD_STEP` pieces: the kernel caps one request at
 # its read-ahead window (read_ahead_kb, often 128 KiB), so one call for a 512 MiB
 # chunk read only its first few MiB, and the rest came in as the first touch
-# faulted it in, one window at a time. Asked for whole, a cold 2.5 GiB file came
-# in at 1.6 s here against 2.1-3.0 s faulted in (safetensors' loads: 2.6-5.9 s),
-# `bench/probes.py cold-read`. At most half of the memory the kernel reports
-# available is read ahead per file; past that, pages come in at first touch.
+# faulted it in, one window at a time. A cold 2.5 GiB load + sum took 1.43 s
+# asked for whole, 3.06 s with one request per range, 3.26 s with none, and
+# 3.43 s for safetensors' load_file (`bench/probe_ckpt_io.py cold-read`). At
+# most half of the memory the kernel reports available is read ahead per file;
+# past that, pages come in at first touch.
 # A range that is cached (judged by its first, middle and last pages) is left
 # alone: its page tables fill at the first touch, each fault mapping a run of
 # cached pages. Filling them at load instead (MADV_POPULATE_READ, after a
@@ -61,7 +62,8 @@ _PAGE = mmap.PAGESIZE
 _MAP_FIXED = 0x10  # Linux's values (not exported by Python's mmap module)
 _PROT_NONE = 0
 _MADV_WILLNEED = 3
-# Read-ahead is asked for in pieces of this size: no kernel window is smaller.
+# Read-ahead is asked for in pieces of this size, Linux's default read-ahead
+# window, so that a request is not cut short on a usual set-up.
 _READ_AHEAD_STEP = 128 * 1024
 # Maps start on this boundary, so that a file offset and its address agree modulo
 # a huge page and the kernel can map the page cache's 2 MiB folios whole.

@@ -15,16 +15,15 @@ waits only for the last few MiB. Starting write-back on the writing thread itsel
 made writing and the disk take turns (it blocks when the device queue is full).
 Each write covers one aligned 512 KiB range of the file, so the page cache holds
 the file in 512 KiB folios, mapped 4 KiB at a time by a load right after the
-save. 2 MiB writes would leave 2 MiB folios, mapped whole (FilePmdMapped 2560 MiB
-of a 2.5 GiB file instead of 0; its sum ~10% faster), but they need free 2 MiB
-blocks, the very units in which the benchmark VM's host takes free memory back,
-and saves back to back (bench_ckpt.py, as a job's checkpoint rotation does) were
-3-4x slower with them: 1 GiB in 200 tensors, medians of 3, two runs each of
-`bench/bench_ckpt.py --cases many --no-cold --spore-write-kib N`: 0.39-0.42 s
-with 512 KiB writes, 1.13-1.71 s with 2 MiB ones. (With a load between saves,
-`bench/probe_ckpt_io.py save-steps`, the two sizes came out close.) With 1 MiB
-hand-overs the disk keeps up (the final fsync takes milliseconds); hand-overs of
-4 or 16 MiB measured the same.
+save. 2 MiB writes would leave 2 MiB folios, mapped whole (FilePmdMapped 2560 of
+2560 MiB instead of 0, `bench/probe_ckpt_io.py save-steps`), but they need free
+2 MiB blocks, the very units in which the benchmark VM's host takes free memory
+back, and saves back to back (bench_ckpt.py, as a job's checkpoint rotation does)
+were 3-4x slower with them: 1 GiB in 200 tensors in 0.39-0.42 s with 512 KiB
+writes against 1.13-1.71 s with 2 MiB ones (`bench/bench_ckpt.py --cases many
+--no-cold --spore-write-kib 2048`; bench/README.md). With a load between saves
+(the probe) the two sizes came out close. With 1 MiB hand-overs the disk keeps up
+(the final fsync takes milliseconds).
 """
 
 from __future__ import annotations
