@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -266,3 +267,23 @@ def test_launch_backs_large_buffers_with_huge_pages_unless_told(
     assert status == 0
     seen_by = {p.name: p.read_text() for p in tmp_path.iterdir()}
     assert seen_by == {"MS_PSERVER0": seen, "MS_WORKER0": seen, "MS_WORKER1": seen}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux hint")
+@pytest.mark.parametrize("given", [None, "0", "1"])
+def test_a_ps_process_without_the_huge_page_switch_is_told(
+    monkeypatch: pytest.MonkeyPatch, given: str | None
+) -> None:
+    # Note [PS buffers]: under plain torchrun nothing sets the switch, and steps
+    # are slower without it; a value the caller set is a decision, not warned.
+    from spore.parallel._ps import _runtime
+
+    monkeypatch.delenv("THP_MEM_ALLOC_ENABLE", raising=False)
+    if given is None:
+        with pytest.warns(RuntimeWarning, match="THP_MEM_ALLOC_ENABLE=1"):
+            _runtime._hint_huge_pages()
+    else:
+        monkeypatch.setenv("THP_MEM_ALLOC_ENABLE", given)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            _runtime._hint_huge_pages()
