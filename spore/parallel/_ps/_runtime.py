@@ -44,6 +44,7 @@ from spore.ps_launch import THP_VARIABLE
 # The module, not torch.distributed.rendezvous (a function of the same name).
 _rdzv = importlib.import_module("torch.distributed.rendezvous")
 _SCHEME = "sporeps"
+_FAILURE_GRACE_S = 1.0  # a failed server's replies get this long to go out
 _state: dict[str, Any] = {"store": None, "host": False, "cluster": None, "error": None}
 
 
@@ -179,6 +180,11 @@ def _serve(cluster: Cluster) -> None:
     server.done.wait()
     failed = server.failure is not None
     if failed:
+        # The waiting workers' futures now hold the failure, but TensorPipe's
+        # threads send those replies after this point: ending the process at
+        # once cut them off now and then, and a surviving worker saw only "eof"
+        # instead of the reason (which worker died). No event says they left.
+        time.sleep(_FAILURE_GRACE_S)
         rpc.shutdown(graceful=False)
         sys.stderr.flush()
         os._exit(1)
