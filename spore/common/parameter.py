@@ -498,7 +498,12 @@ class Parameter(Tensor):
         fresh = None
         if not (isinstance(init, str) and init == "same"):
             fresh = initializer(init, self._shape, self._dtype)  # validate first
-        if fresh is not None and self.init is None:
+        if fresh is not None and self.is_param_ps and fresh.init is not None:
+            # An optimizer's state for a PS parameter lives on the servers; the
+            # worker's copy is never stepped, so it stays lazy (Note [PS step]).
+            out = self._copy_state(self._requires_grad, lazy=fresh)
+            fresh = None
+        elif fresh is not None and self.init is None:
             # New values for a materialised Parameter (an optimizer's moments): make
             # them straight into the clone; copying this Parameter's data first, to
             # overwrite it at once, doubled the memory and time of building state.
@@ -523,15 +528,22 @@ class Parameter(Tensor):
         return self.clone()
 
     def _copy_state(
-        self, requires_grad: bool, data: torch.Tensor | None = None
+        self,
+        requires_grad: bool,
+        data: torch.Tensor | None = None,
+        lazy: Tensor | None = None,
     ) -> Parameter:
         """A new Parameter with this one's name and a copy of its data (or laziness),
-        or ``data`` (adopted, not copied) instead."""
+        or ``data`` (adopted, not copied) or the lazy Tensor ``lazy``'s initializer
+        instead."""
         out = Parameter.__new__(Parameter)
         out.init, out._init_key, out.init_mode = None, None, None
         out._requires_grad = requires_grad
         if data is not None:
             out._set_data(data)
+        elif lazy is not None:
+            out._set_lazy(lazy._shape, lazy._dtype, lazy.init, lazy._init_key)
+            out.init_mode = lazy
         elif self.init is not None:
             out._set_lazy(self._shape, self._dtype, self.init, self._init_key)
             out.init_mode = self.init_mode

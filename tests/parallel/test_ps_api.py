@@ -287,3 +287,26 @@ def test_a_ps_process_without_the_huge_page_switch_is_told(
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             _runtime._hint_huge_pages()
+
+
+def test_optimizer_state_of_ps_parameters_stays_lazy_on_a_worker(worker_role) -> None:
+    # Note [PS step]: the servers hold a PS parameter's optimizer state; the
+    # worker's copy is never stepped, so building the optimizer allocates none,
+    # even for parameters whose own values are already materialised.
+    net = _Net()
+    net.init_parameters_data()
+    assert not any(p.has_init for p in net.get_parameters())
+    net.set_param_ps()
+    dense_weight = net.dense.weight.value().asnumpy().copy()
+    optimizer = nn.Adam(net.trainable_params(), learning_rate=0.1)
+    lazy = {m.name: m.has_init for m in optimizer.moment1 + optimizer.moment2}
+    assert lazy == {
+        "moment1.embedding.embedding_table": True,
+        "moment1.dense.weight": True,
+        "moment2.embedding.embedding_table": True,
+        "moment2.dense.weight": True,
+    }
+    moment = optimizer.moment1[1]
+    assert moment.shape == (2, 4) and moment.dtype == spore.float32
+    np.testing.assert_array_equal(moment.init_data().asnumpy(), np.zeros((2, 4)))
+    np.testing.assert_array_equal(net.dense.weight.value().asnumpy(), dense_weight)

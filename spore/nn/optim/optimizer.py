@@ -383,7 +383,9 @@ class Optimizer(Cell):
     # optimizer's PS parameters to the servers (with `_ps_config` and the values
     # below); from then on the local buckets leave them out, and each step pushes
     # their gradients (with this step's learning rate) and pulls the new values.
-    # Their optimizer state lives on the servers only.
+    # Their optimizer state lives on the servers only: the worker's state clones of
+    # a PS parameter stay lazy (Parameter.clone), and any made before
+    # set_param_ps are freed at attach.
 
     def _ps_attach(self) -> bool:
         """Attach to the PS client if this is a worker with PS parameters."""

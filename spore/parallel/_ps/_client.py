@@ -271,7 +271,7 @@ class PSClient:
             entry.configured = True
             for prefix in optimizer._state_prefixes:
                 state = getattr(optimizer, prefix)[i]
-                if not state.has_init:  # cloned from a concrete copy: free it
+                if not state.has_init:  # made before set_param_ps: free it
                     state._set_lazy(state.shape, state.dtype, Zero(), (0, 0))
                 state._ps_remote = RemoteHandle(self, entry, prefix, local=False)
         return Plan(self, indices, entries)
