@@ -310,4 +310,3 @@ def _erfc(x: decimal.Decimal) -> decimal.Decimal:
 def ziggurat_tables() -> ZigguratTables:
     """The shared ziggurat tables (read from ``TABLES_FILE`` on first use)."""
     return ZigguratTables(_stored_layers())
-
