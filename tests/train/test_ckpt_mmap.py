@@ -248,10 +248,10 @@ def test_without_libc_pythons_mmap_maps_whole_tensors(
     assert torch.equal(loaded, whole) and torch.equal(both["c"].to_torch(), chunked)
 
 
-def _drop_from_page_cache(path: Path) -> None:
+def _drop_from_page_cache(path: Path, start: int = 0) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # clean pages: dropped
+        os.posix_fadvise(fd, start, 0, os.POSIX_FADV_DONTNEED)  # clean pages: dropped
     finally:
         os.close(fd)
 
@@ -289,6 +289,50 @@ def test_read_ahead_covers_uncached_ranges_whole_and_skips_cached_ones(
     assert first <= start and start + cold.nbytes <= end  # the whole tensor
     assert first > start - _ckpt_mmap._PAGE  # and no more than its pages
     assert torch.equal(cached, cold)
+
+
+@pytest.mark.skipif(_ckpt_mmap._LIBC is None, reason="needs libc's mmap and mincore")
+def test_a_cached_file_is_judged_once_not_tensor_by_tensor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Note [mapped loads]: a warm load of many tensors samples the file once
+    # instead of three pages per tensor.
+    advised = _record_advice(monkeypatch)
+    libc = _ckpt_mmap._LIBC
+    assert libc is not None
+    probes: list[int] = []
+    real_mincore = libc.mincore
+    monkeypatch.setattr(
+        libc, "mincore", lambda *args: probes.append(1) or real_mincore(*args)
+    )
+    tensors = {f"w{i}": torch.randn(64, 1024) for i in range(100)}  # 256 KiB each
+    path = tmp_path / "m.ckpt"
+    _save(path, **tensors)
+    path.read_bytes()  # now cached
+    loaded = load_checkpoint(str(path))
+    assert advised == []
+    assert 0 < len(probes) <= _ckpt_mmap._FILE_SAMPLES < 3 * len(tensors)
+    for name, tensor in tensors.items():
+        assert torch.equal(loaded[name].to_torch(), tensor)
+
+
+@pytest.mark.skipif(_ckpt_mmap._LIBC is None, reason="needs libc's mmap and mincore")
+def test_a_partly_cached_file_reads_ahead_its_uncached_tensors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    advised = _record_advice(monkeypatch)
+    first, second = torch.randn(1024, 1024), torch.randn(1024, 1024)  # 4 MiB each
+    path = tmp_path / "m.ckpt"
+    _save(path, a=first, b=second)
+    path.read_bytes()  # cached, then b's half dropped again:
+    _drop_from_page_cache(path, start=path.stat().st_size // 2)
+    loaded = load_checkpoint(str(path))
+    second_view = loaded["b"].to_torch()
+    start, end = second_view.data_ptr(), second_view.data_ptr() + second_view.nbytes
+    asked = sum(min(a + n, end) - max(a, start) for a, n, _ in advised if a < end)
+    assert asked >= second_view.nbytes - _ckpt_mmap._PAGE  # b read ahead whole
+    assert torch.equal(loaded["a"].to_torch(), first)
+    assert torch.equal(second_view, second)
 
 
 @pytest.mark.skipif(_ckpt_mmap._LIBC is None, reason="needs libc's mmap and mincore")
