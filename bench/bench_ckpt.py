@@ -24,6 +24,14 @@ in an order that rotates from one repeat to the next.
   in how the page cache holds the file: how a writer writes decides its folio
   sizes, and mapped loads map large folios with far fewer page-table entries (see
   Note [overlapped save]).
+- idle pages: on the VM these figures come from, a page-cache page left alone
+  for a few seconds is slow at its next touch (one read per MiB of a cached file:
+  0.4 us after no idle time, 6.4 us after 1 s, 20 us after 4 s, 45 us after 32 s;
+  `probe_ckpt_io.py idle-pages`), so a loader whose file waited longer (the other
+  format being written or loaded meanwhile) paid ~6-20 ms per GiB more. Each
+  "warm" and "reread" load therefore reads its file through once, untimed, right
+  before the clock starts; that changes no folio, only which pages the host has
+  at hand.
 
 ``ratio`` is safetensors' time / spore's time for the same case, operation, touch
 and cache (> 1: spore is faster). MindSpore's own save/load run only where
@@ -176,6 +184,10 @@ def worker(args: argparse.Namespace) -> None:
         seconds = time.perf_counter() - start
         nbytes = sum(t.nbytes for t in tensors.values())
     else:
+        if args.cache in ("warm", "reread"):
+            # Every loader meets its file just read, whatever waited how long
+            # before: see the module's docstring on idle pages.
+            _read_through(Path(args.path))
         base = _reset_peak()
         start = time.perf_counter()
         tensors, keep = _load(args.impl, args.path)
@@ -236,9 +248,12 @@ def _cache_files(
             _read_through(Path(files[fmt]))
 
 
-def _run(op: str, impl: str, case: str, path: str, scale: float, touch: str) -> dict:
+def _run(
+    op: str, impl: str, case: str, path: str, scale: float, touch: str, cache: str = "-"
+) -> dict:
     command = [sys.executable, __file__, "--worker", "--op", op, "--impl", impl]
     command += ["--case", case, "--path", path, "--scale", str(scale), "--touch", touch]
+    command += ["--cache", cache]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode:
         raise RuntimeError(f"{op} {impl} {case} failed:\n{done.stderr[-2000:]}")
@@ -279,6 +294,7 @@ def main() -> None:
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--touch", default="page", help=argparse.SUPPRESS)
+    parser.add_argument("--cache", default="-", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.spore_write_kib:  # read by the save workers
         os.environ["SPORE_BENCH_WRITE_KIB"] = str(args.spore_write_kib)
@@ -353,7 +369,7 @@ def main() -> None:
                             if cache == "cold":
                                 _drop_caches()
                             load_runs[impl].append(
-                                _run("load", impl, case, path, args.scale, touch)
+                                _run("load", impl, case, path, args.scale, touch, cache)
                             )
                     for impl in loaders:
                         result = _median(load_runs[impl])

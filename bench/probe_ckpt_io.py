@@ -2,6 +2,7 @@
 
     python bench/probe_ckpt_io.py save-steps [--repeat 6] [--case many]
     python bench/probe_ckpt_io.py cold-read [--repeat 3]
+    python bench/probe_ckpt_io.py idle-pages
 
 Files in /tmp: one 2.5 GiB float32 tensor ("one-big", the default), or ~1 GiB in
 200 tensors ("many"); one torch thread; every save or load runs in a fresh
@@ -17,6 +18,10 @@ see the checkpoint section of bench/README.md).
   not in the page cache, spore as shipped (read-ahead in 128 KiB pieces), with
   read-ahead asked once per range (the kernel caps it at its window), with no
   read-ahead (pages fault in), and safetensors' ``load_file``.
+- idle-pages: a 1 GiB file in the page cache, read at one place per MiB; then
+  left alone for 0 to 32 s and read at the same places again, timed: what a page
+  that stayed cached but untouched costs at its next read (on a VM whose host
+  takes back memory the guest leaves idle, far more than a cached page should).
 """
 
 from __future__ import annotations
@@ -145,12 +150,38 @@ def cold_read(repeat: int) -> None:
         print(f"{variant}: cold load + sum median {median:.2f} s ({runs})")
 
 
+def idle_pages() -> None:
+    path, size, stride = WORKDIR / "idle.bin", 1 << 30, 1 << 20
+    with open(path, "wb") as file:
+        block = b"\x01" * (16 << 20)
+        for _ in range(size // len(block)):
+            file.write(block)
+        file.flush()
+        os.fsync(file.fileno())
+    fd = os.open(path, os.O_RDONLY)
+    try:
+
+        def touch() -> float:
+            start = time.perf_counter()
+            for offset in range(0, size, stride):
+                os.pread(fd, 64, offset)
+            return (time.perf_counter() - start) / (size // stride) * 1e6
+
+        touch()
+        for idle in (0, 1, 2, 4, 8, 16, 32):
+            touch()
+            time.sleep(idle)
+            print(f"idle {idle:2d} s: {touch():6.1f} us per MiB read", flush=True)
+    finally:
+        os.close(fd)
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "child":
         _child(*sys.argv[2:6])
         return
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("what", choices=["save-steps", "cold-read"])
+    parser.add_argument("what", choices=["save-steps", "cold-read", "idle-pages"])
     parser.add_argument("--repeat", type=int, default=None)
     parser.add_argument("--case", choices=sorted(CASES), default="one-big")
     parser.add_argument(
@@ -161,6 +192,8 @@ def main() -> None:
     try:
         if args.what == "save-steps":
             save_steps(args.repeat or 6, args.case, not args.no_loads)
+        elif args.what == "idle-pages":
+            idle_pages()
         else:
             cold_read(args.repeat or 3)
     finally:
