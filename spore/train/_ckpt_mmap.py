@@ -100,7 +100,6 @@ class _Libc:
         self.mincore = lib.mincore
         self.mincore.restype = ctypes.c_int
         self.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
-        self._vector = ctypes.create_string_buffer(1)
 
     def map(self, address: int | None, length: int, prot: int, flags: int,
             fd: int, offset: int) -> int | None:  # fmt: skip
@@ -133,7 +132,7 @@ class _Libc:
         or read ahead in long runs, so a few pages tell, where a vector over every
         page costs 6 ms per GiB."""
         last = (length - 1) // _PAGE
-        vector = self._vector
+        vector = ctypes.create_string_buffer(1)  # per call: loads may run in threads
         steps = max(1, min(samples, last + 1) - 1)
         for page in sorted({last * k // steps for k in range(steps + 1)}):
             if self.mincore(address + page * _PAGE, _PAGE, vector) != 0:
