@@ -3,6 +3,7 @@
     python bench/probe_ckpt_io.py save-steps [--repeat 6] [--case many]
     python bench/probe_ckpt_io.py cold-read [--repeat 3]
     python bench/probe_ckpt_io.py idle-pages
+    python bench/probe_ckpt_io.py disk-floor [--repeat 6] [--case many]
 
 Files in /tmp: one 2.5 GiB float32 tensor ("one-big", the default), or ~1 GiB in
 200 tensors ("many"); one torch thread; every save or load runs in a fresh
@@ -22,6 +23,12 @@ see the checkpoint section of bench/README.md).
   left alone for 0 to 32 s and read at the same places again, timed: what a page
   that stayed cached but untouched costs at its next read (on a VM whose host
   takes back memory the guest leaves idle, far more than a cached page should).
+- disk-floor: how fast the disk itself takes the bytes of a save, against the
+  saves: the same number of bytes written with O_DIRECT (no page cache) in 4 MiB
+  blocks from one thread and from eight, then fsynced; spore's save; safetensors'
+  ``save_file`` alone and followed by an fsync. A save that fsyncs (spore's, as
+  its atomicity rule asks) cannot finish before the disk has the bytes; a plain
+  ``save_file`` returns once they are in the page cache.
 """
 
 from __future__ import annotations
@@ -54,8 +61,15 @@ def _child(op: str, variant: str, path: str, case: str) -> None:
         count, numel = CASES[case]
         tensors = {f"w{i}": torch.full((numel,), i / 7) for i in range(count)}
         start = time.perf_counter()
-        if variant == "safetensors":
+        if variant.startswith("direct"):
+            _write_direct(path, sum(t.nbytes for t in tensors.values()),
+                          int(variant.split()[1]))  # fmt: skip
+        elif variant.startswith("safetensors"):
             safetensors.torch.save_file(tensors, path)
+            if variant.endswith("fsync"):
+                fd = os.open(path, os.O_RDONLY)
+                os.fsync(fd)
+                os.close(fd)
         else:
             _ckpt_writer._WRITE_STEP = int(variant.split()[1]) << 10
             values = {k: spore.Tensor.from_torch(v) for k, v in tensors.items()}
@@ -84,6 +98,32 @@ def _child(op: str, variant: str, path: str, case: str) -> None:
     print(json.dumps({"s": seconds, "pmd_mib": pmd // 1024}))
 
 
+def _write_direct(path: str, nbytes: int, threads: int) -> None:
+    """``nbytes`` (rounded up to 4 MiB) written with O_DIRECT, then fsynced."""
+    import mmap
+    import threading
+
+    block = 4 << 20
+    source = mmap.mmap(-1, block)  # page-aligned, as O_DIRECT needs
+    source.write(b"\x01" * block)
+    offsets = list(range(0, nbytes, block))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o644)
+    try:
+
+        def write(first: int) -> None:
+            for offset in offsets[first::threads]:
+                os.pwrite(fd, source, offset)
+
+        workers = [threading.Thread(target=write, args=(k,)) for k in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _run(op: str, variant: str, path: Path, case: str = "one-big") -> dict:
     command = [sys.executable, __file__, "child", op, variant, str(path), case]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -98,7 +138,7 @@ def _rotated(variants: list[str], rep: int) -> list[str]:
 
 
 def _path(variant: str) -> Path:
-    suffix = ".safetensors" if variant == "safetensors" else ".ckpt"
+    suffix = ".safetensors" if variant.startswith("safetensors") else ".ckpt"
     return WORKDIR / (variant.replace(" ", "_").replace(",", "") + suffix)
 
 
@@ -128,6 +168,20 @@ def save_steps(repeat: int, case: str, loads: bool) -> None:
         runs = saves[variant]
         print(f"{variant}: save median {statistics.median(runs):.2f} s "
               f"(min {min(runs):.2f}, max {max(runs):.2f})")  # fmt: skip
+
+
+def disk_floor(repeat: int, case: str) -> None:
+    variants = ["direct 1", "direct 8", "spore 512", "safetensors", "safetensors fsync"]
+    saves: dict[str, list[float]] = {v: [] for v in variants}
+    for rep in range(repeat):
+        for variant in _rotated(variants, rep):
+            _clear()
+            os.sync()
+            saves[variant].append(_run("save", variant, _path(variant), case)["s"])
+    for variant in variants:
+        runs = ", ".join(f"{x:.2f}" for x in saves[variant])
+        median = statistics.median(saves[variant])
+        print(f"{variant}: median {median:.3f} s ({runs})")
 
 
 def cold_read(repeat: int) -> None:
@@ -181,7 +235,8 @@ def main() -> None:
         _child(*sys.argv[2:6])
         return
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("what", choices=["save-steps", "cold-read", "idle-pages"])
+    whats = ["save-steps", "cold-read", "idle-pages", "disk-floor"]
+    parser.add_argument("what", choices=whats)
     parser.add_argument("--repeat", type=int, default=None)
     parser.add_argument("--case", choices=sorted(CASES), default="one-big")
     parser.add_argument(
@@ -192,6 +247,8 @@ def main() -> None:
     try:
         if args.what == "save-steps":
             save_steps(args.repeat or 6, args.case, not args.no_loads)
+        elif args.what == "disk-floor":
+            disk_floor(args.repeat or 6, args.case)
         elif args.what == "idle-pages":
             idle_pages()
         else:
