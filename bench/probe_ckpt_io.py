@@ -28,7 +28,8 @@ see the checkpoint section of bench/README.md).
   blocks from one thread and from eight, then fsynced; spore's save; safetensors'
   ``save_file`` alone and followed by an fsync. A save that fsyncs (spore's, as
   its atomicity rule asks) cannot finish before the disk has the bytes; a plain
-  ``save_file`` returns once they are in the page cache.
+  ``save_file`` returns once they are in the page cache. Each save's time in
+  fsync and its kernel CPU time (copying into the page cache) are printed too.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -60,6 +62,16 @@ def _child(op: str, variant: str, path: str, case: str) -> None:
     if op == "save":
         count, numel = CASES[case]
         tensors = {f"w{i}": torch.full((numel,), i / 7) for i in range(count)}
+        waits = []  # seconds in fsync: waiting for the disk
+        real_fsync = os.fsync
+
+        def fsync(fd: int) -> None:
+            begun = time.perf_counter()
+            real_fsync(fd)
+            waits.append(time.perf_counter() - begun)
+
+        os.fsync = fsync
+        kernel = resource.getrusage(resource.RUSAGE_SELF).ru_stime
         start = time.perf_counter()
         if variant.startswith("direct"):
             _write_direct(path, sum(t.nbytes for t in tensors.values()),
@@ -74,7 +86,9 @@ def _child(op: str, variant: str, path: str, case: str) -> None:
             _ckpt_writer._WRITE_STEP = int(variant.split()[1]) << 10
             values = {k: spore.Tensor.from_torch(v) for k, v in tensors.items()}
             spore.save_checkpoint(values, path)
-        print(json.dumps({"s": time.perf_counter() - start}))
+        seconds = time.perf_counter() - start
+        kernel = resource.getrusage(resource.RUSAGE_SELF).ru_stime - kernel
+        print(json.dumps({"s": seconds, "sys": kernel, "fsync": sum(waits)}))
         return
     libc = _ckpt_mmap._LIBC
     if variant == "spore, once per range" and libc is not None:
@@ -172,16 +186,19 @@ def save_steps(repeat: int, case: str, loads: bool) -> None:
 
 def disk_floor(repeat: int, case: str) -> None:
     variants = ["direct 1", "direct 8", "spore 512", "safetensors", "safetensors fsync"]
-    saves: dict[str, list[float]] = {v: [] for v in variants}
+    saves: dict[str, list[dict]] = {v: [] for v in variants}
     for rep in range(repeat):
         for variant in _rotated(variants, rep):
             _clear()
             os.sync()
-            saves[variant].append(_run("save", variant, _path(variant), case)["s"])
+            saves[variant].append(_run("save", variant, _path(variant), case))
     for variant in variants:
-        runs = ", ".join(f"{x:.2f}" for x in saves[variant])
-        median = statistics.median(saves[variant])
-        print(f"{variant}: median {median:.3f} s ({runs})")
+        done = saves[variant]
+        runs = ", ".join(f"{x['s']:.2f}" for x in done)
+        median = {key: statistics.median(x[key] for x in done) for key in done[0]}
+        print(f"{variant}: median {median['s']:.3f} s, of which "
+              f"{median['fsync']:.3f} s in fsync; kernel CPU {median['sys']:.3f} s "
+              f"({runs})")  # fmt: skip
 
 
 def cold_read(repeat: int) -> None:
