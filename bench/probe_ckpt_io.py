@@ -4,6 +4,7 @@
     python bench/probe_ckpt_io.py cold-read [--repeat 3]
     python bench/probe_ckpt_io.py idle-pages
     python bench/probe_ckpt_io.py disk-floor [--repeat 6] [--case many]
+    python bench/probe_ckpt_io.py page-cache-writes [--repeat 6]
 
 Files in /tmp: one 2.5 GiB float32 tensor ("one-big", the default), or ~1 GiB in
 200 tensors ("many"); one torch thread; every save or load runs in a fresh
@@ -30,6 +31,10 @@ see the checkpoint section of bench/README.md).
   its atomicity rule asks) cannot finish before the disk has the bytes; a plain
   ``save_file`` returns once they are in the page cache. Each save's time in
   fsync and its kernel CPU time (copying into the page cache) are printed too.
+- page-cache-writes: one process writes the same 1 GiB tensor to a file again and
+  again (no fsync; the file deleted after each write), in 512 KiB, 2 MiB and
+  5 MiB ``write`` calls and in 512 KiB ``writev`` calls of two pieces: how much
+  the copy into the page cache alone varies, whoever writes.
 """
 
 from __future__ import annotations
@@ -201,6 +206,44 @@ def disk_floor(repeat: int, case: str) -> None:
               f"({runs})")  # fmt: skip
 
 
+def page_cache_writes(repeat: int) -> None:
+    import torch
+
+    source = torch.full((2**28,), 1.5)  # 1 GiB, touched before any write
+    data = memoryview(source.view(torch.uint8).numpy().data)
+    path = WORKDIR / "page_cache_writes.bin"
+    variants = ["write 512", "writev 512", "write 2048", "write 5120"]
+
+    def write(variant: str) -> tuple[float, float]:
+        call, kib = variant.split()
+        step = int(kib) << 10
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        kernel = resource.getrusage(resource.RUSAGE_SELF).ru_stime
+        start = time.perf_counter()
+        for offset in range(0, len(data), step):
+            if call == "writev":
+                half = offset + step // 2
+                os.writev(fd, [data[offset:half], data[half : offset + step]])
+            else:
+                os.write(fd, data[offset : offset + step])
+        seconds = time.perf_counter() - start
+        kernel = resource.getrusage(resource.RUSAGE_SELF).ru_stime - kernel
+        os.close(fd)
+        path.unlink()
+        return seconds, kernel
+
+    runs: dict[str, list[tuple[float, float]]] = {v: [] for v in variants}
+    for rep in range(repeat):
+        for variant in _rotated(variants, rep):
+            runs[variant].append(write(variant))
+    for variant in variants:
+        times = [s for s, _ in runs[variant]]
+        kernel = statistics.median(k for _, k in runs[variant])
+        listed = ", ".join(f"{s:.2f}" for s in times)
+        print(f"{variant} KiB: median {statistics.median(times):.3f} s, kernel CPU "
+              f"{kernel:.3f} s ({listed})")  # fmt: skip
+
+
 def cold_read(repeat: int) -> None:
     variants = ["spore", "spore, once per range", "spore, no read-ahead",
                 "safetensors"]  # fmt: skip
@@ -252,7 +295,7 @@ def main() -> None:
         _child(*sys.argv[2:6])
         return
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    whats = ["save-steps", "cold-read", "idle-pages", "disk-floor"]
+    whats = ["save-steps", "cold-read", "idle-pages", "disk-floor", "page-cache-writes"]
     parser.add_argument("what", choices=whats)
     parser.add_argument("--repeat", type=int, default=None)
     parser.add_argument("--case", choices=sorted(CASES), default="one-big")
@@ -264,6 +307,8 @@ def main() -> None:
     try:
         if args.what == "save-steps":
             save_steps(args.repeat or 6, args.case, not args.no_loads)
+        elif args.what == "page-cache-writes":
+            page_cache_writes(args.repeat or 6)
         elif args.what == "disk-floor":
             disk_floor(args.repeat or 6, args.case)
         elif args.what == "idle-pages":
