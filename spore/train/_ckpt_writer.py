@@ -6,7 +6,7 @@ killed at any point leaves either the previous file or the new one, never a
 mixture. `AsyncWriter` runs one such write at a time in a background thread.
 
 Note [overlapped save]
-A save is bound by the disk: the fsync must wait until every byte is on it. To
+A save cannot end before the disk holds every byte (the fsync waits for it). To
 keep the disk busy from the first megabytes on, tensor bytes are written straight
 from the tensors' memory in `_WRITE_STEP` pieces, and a second thread
 (`_Writeback`) asks the kernel to start writing back each finished range
@@ -16,14 +16,13 @@ made writing and the disk take turns (it blocks when the device queue is full).
 Each write covers one aligned 512 KiB range of the file, so the page cache holds
 the file in 512 KiB folios, mapped 4 KiB at a time by a load right after the
 save. 2 MiB writes would leave 2 MiB folios, mapped whole (FilePmdMapped 2560 of
-2560 MiB instead of 0, `bench/probe_ckpt_io.py save-steps`), but they need free
-2 MiB blocks, the very units in which the benchmark VM's host takes free memory
-back, and saves back to back (bench_ckpt.py, as a job's checkpoint rotation does)
-were 3-4x slower with them: 1 GiB in 200 tensors in 0.39-0.42 s with 512 KiB
-writes against 1.13-1.71 s with 2 MiB ones (`bench/bench_ckpt.py --cases many
---no-cold --spore-write-kib 2048`; bench/README.md). With a load between saves
-(the probe) the two sizes came out close. With 1 MiB hand-overs the disk keeps up
-(the final fsync takes milliseconds).
+2560 MiB instead of 0, `bench/probe_ckpt_io.py save-steps`), but saves with them
+were slower: 1 GiB in 200 tensors took 1.12-2.72 s against 0.79-1.36 s with 512 KiB
+writes, slower in each of six rounds (`save-steps --case many --no-loads`,
+bench/README.md), presumably because the benchmark VM's host takes free memory back
+in whole 2 MiB blocks, which is what a 2 MiB folio needs. With 1 MiB hand-overs the
+disk keeps up (the final fsync takes milliseconds); what is left of a save's time
+is the kernel's copy into the page cache (`probe_ckpt_io.py disk-floor`).
 """
 
 from __future__ import annotations
