@@ -16,6 +16,7 @@ backend runs unchanged. Other groups come from `create_group`.
 from __future__ import annotations
 
 import os
+import warnings
 from datetime import timedelta
 from typing import Any
 
@@ -49,7 +50,9 @@ _WORLD_ALIASES = frozenset(
      "gloo_world_group")
 )  # fmt: skip
 # MindSpore's backend names, and the torch.distributed backend each runs on here.
-_BACKENDS = {"nccl": "nccl", "gloo": "gloo", "mccl": "gloo"}
+# NCCL moves only CUDA tensors, and spore's Parameters live on the CPU unless the
+# user moves them: under "nccl", CPU tensors travel over gloo, CUDA ones over NCCL.
+_BACKENDS = {"nccl": "cpu:gloo,cuda:nccl", "gloo": "gloo", "mccl": "gloo"}
 _LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 DEFAULT_TIMEOUT_S = 300.0
 _LAUNCH_HINT = (
@@ -139,7 +142,7 @@ def _launch_environment() -> tuple[int, int, str, str]:
 
 def _backend(backend_name: str | None) -> str:
     if backend_name is None:
-        return "nccl" if torch.cuda.is_available() else "gloo"
+        backend_name = "nccl" if torch.cuda.is_available() else "gloo"
     if not isinstance(backend_name, str):
         raise TypeError(
             "For 'init', the 'backend_name' should be str or None, but got "
@@ -155,6 +158,12 @@ def _backend(backend_name: str | None) -> str:
             f"For 'init', the 'backend_name' should be one of "
             f"{sorted([*_BACKENDS, 'hccl'])} or None, but got {backend_name!r}."
         )
+    if backend_name == "nccl" and not torch.cuda.is_available():
+        raise RuntimeError(
+            "For 'init', the backend 'nccl' needs CUDA GPUs, but "
+            "torch.cuda.is_available() is False here. Pass 'gloo' (CPU) or None "
+            "(pick by device)."
+        )
     return _BACKENDS[backend_name]
 
 
@@ -162,9 +171,12 @@ def init(backend_name: str | None = None, *, timeout: float | None = None) -> No
     """Join the process group of this launch (MindSpore's ``init``).
 
     Reads ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT`` (set by
-    ``torchrun``) and calls ``torch.distributed.init_process_group``. With NCCL the
-    current CUDA device becomes ``LOCAL_RANK``. A process group already made with
-    ``torch.distributed`` is adopted as it is; calling ``init`` twice is harmless.
+    ``torchrun``) and calls ``torch.distributed.init_process_group``. Under NCCL,
+    CUDA tensors travel over NCCL and CPU tensors (where Parameters live unless
+    moved) over gloo, and GPU ``LOCAL_RANK`` becomes the current CUDA device (a
+    warning where the machine has fewer GPUs than ranks). A process group already
+    made with ``torch.distributed`` is adopted as it is; calling ``init`` twice is
+    harmless.
 
     Args:
         backend_name: ``"nccl"``, ``"gloo"``, ``"mccl"`` (MindSpore's CPU backend;
@@ -173,9 +185,10 @@ def init(backend_name: str | None = None, *, timeout: float | None = None) -> No
             (spore extension). None: ``SPORE_COMM_TIMEOUT``, else 300.
 
     Raises:
-        RuntimeError: Outside a launcher (variables missing), for ``"hccl"`` or an
-            unknown backend, or when the group does not form within ``timeout``
-            (a wrong ``WORLD_SIZE``, an unreachable master).
+        RuntimeError: Outside a launcher (variables missing), for ``"hccl"``,
+            ``"nccl"`` without CUDA or an unknown backend, or when the group does
+            not form within ``timeout`` (a wrong ``WORLD_SIZE``, an unreachable
+            master).
         TypeError: If ``backend_name`` is not a str or ``timeout`` not a number.
         ValueError: If ``timeout`` is not positive.
     """
@@ -192,8 +205,8 @@ def init(backend_name: str | None = None, *, timeout: float | None = None) -> No
         _mark_initialized(str(dist.get_backend()), GlobalComm.TIMEOUT_S)
         return
     rank, world, addr, port = _launch_environment()
-    if backend == "nccl":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    if "nccl" in backend:
+        _use_local_gpu()
     try:
         dist.init_process_group(
             backend,
@@ -204,8 +217,9 @@ def init(backend_name: str | None = None, *, timeout: float | None = None) -> No
         )
     except Exception as err:  # torch raises RuntimeError, DistError, TimeoutError
         raise RuntimeError(
-            f"For 'init', rank {rank} could not join the {backend} process group of "
-            f"WORLD_SIZE={world} at MASTER_ADDR={addr} MASTER_PORT={port} within "
+            f"For 'init', rank {rank} could not join the {_mindspore_name(backend)} "
+            f"process group of WORLD_SIZE={world} at MASTER_ADDR={addr} "
+            f"MASTER_PORT={port} within "
             f"{seconds:g} s ({type(err).__name__}: {_first_line(err)}). Check that "
             "all WORLD_SIZE processes were started (torchrun's --nnodes and "
             "--nproc_per_node), and that MASTER_ADDR:MASTER_PORT is rank 0's machine "
@@ -214,12 +228,35 @@ def init(backend_name: str | None = None, *, timeout: float | None = None) -> No
     _mark_initialized(backend, seconds)
 
 
+def _use_local_gpu() -> None:
+    """Make GPU ``LOCAL_RANK`` this process's CUDA device, where there is one."""
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    count = torch.cuda.device_count()
+    if local < count:
+        torch.cuda.set_device(local)
+        return
+    shared = torch.cuda.current_device()
+    warnings.warn(
+        f"For 'init', LOCAL_RANK={local} but this machine has {count} CUDA "
+        f"device(s): this process's CUDA tensors share cuda:{shared} with another "
+        "rank, and NCCL cannot run collectives between ranks on one GPU; CPU "
+        "tensors travel over gloo as usual.",
+        stacklevel=3,
+    )
+
+
 def _first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return text[0] if text else "no message"
 
 
+def _mindspore_name(backend: str) -> str:
+    """MindSpore's name of a torch backend ("cpu:gloo,cuda:nccl" is its nccl)."""
+    return "nccl" if "nccl" in backend else backend
+
+
 def _mark_initialized(backend: str, seconds: float) -> None:
+    backend = _mindspore_name(backend)
     GlobalComm.BACKEND = backend
     GlobalComm.WORLD_COMM_GROUP = f"{backend}_world_group"
     GlobalComm.INITED = True

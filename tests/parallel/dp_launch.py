@@ -72,8 +72,10 @@ def launch(
     timeout: float = 60.0,
     env: dict[str, str] | None = None,
     port: int | None = None,
+    worker: Path = WORKER,
 ) -> Run:
-    """Run ``scenario`` as ranks ``ranks`` (default: all) of a ``world``-rank job.
+    """Run ``scenario`` of ``worker`` as ranks ``ranks`` (default: all) of a
+    ``world``-rank job.
 
     A rank still running after ``timeout`` seconds is killed (exit code None).
     """
@@ -83,7 +85,7 @@ def launch(
     start = time.monotonic()
     procs = [
         subprocess.Popen(
-            [sys.executable, str(WORKER), scenario, str(out)],
+            [sys.executable, str(worker), scenario, str(out)],
             env=rank_env(rank, world, port, **(env or {})),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -209,8 +209,8 @@ def _join_workers(cluster: Cluster, backend: str, store: Any) -> None:
     except Exception as err:
         raise RuntimeError(
             f"For 'init', {worker_name(cluster.index)} could not form the workers' "
-            f"{backend} group within {cluster.timeout:g} s ({type(err).__name__}: "
-            f"{err})."
+            f"{management._mindspore_name(backend)} group within "
+            f"{cluster.timeout:g} s ({type(err).__name__}: {err})."
         ) from err
     management._mark_initialized(backend, cluster.timeout)
 
