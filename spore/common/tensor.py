@@ -339,7 +339,8 @@ class Tensor(TensorOperators):
     # ---- numpy and Python conversions -------------------------------------------
 
     def asnumpy(self) -> np.ndarray:
-        """The values as a numpy array sharing memory with this Tensor.
+        """The values as a numpy array sharing memory with this Tensor (a copy in
+        host memory for a Tensor on a GPU, as MindSpore's does).
 
         Raises:
             TypeError: For bfloat16, which numpy cannot hold.
@@ -350,7 +351,7 @@ class Tensor(TensorOperators):
                 "For 'asnumpy', numpy has no bfloat16; convert first with "
                 "t.astype(spore.float32).asnumpy()."
             )
-        return data.detach().numpy()
+        return data.detach().cpu().numpy()  # cpu(): no copy for host tensors
 
     @classmethod
     def from_numpy(cls, array: np.ndarray) -> Tensor:
@@ -372,7 +373,7 @@ class Tensor(TensorOperators):
         return cls._wrap(torch.from_numpy(canonical))
 
     def _values_for_display(self) -> np.ndarray:
-        data = self._materialized().detach()
+        data = self._materialized().detach().cpu()
         if data.dtype == torch.bfloat16:
             data = data.float()
         return data.numpy()

@@ -1001,3 +1001,20 @@ def test_tensor_of_lazy_tensor_materialises_the_source() -> None:
     lazy = initializer("ones", [2], mstype.float32)
     t = Tensor(lazy)
     assert (t.tolist(), lazy.has_init) == ([1.0, 1.0], False)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_tensor_on_the_gpu_reads_back_to_the_host() -> None:
+    # MindSpore's asnumpy copies device memory to the host; so does spore's for a
+    # Tensor made from a CUDA tensor, and printing and pickling use the same copy
+    # (a Parameter prints MindSpore's summary, without values).
+    values = torch.arange(6, dtype=torch.float32, device="cuda").reshape(2, 3)
+    tensor = Tensor.from_torch(values)
+    param = Parameter(Tensor.from_torch(values.clone()), name="w")
+    expected = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for item in (tensor, param):
+        assert np.array_equal(item.asnumpy(), expected)
+        assert np.array_equal(np.asarray(item), expected)
+    assert "5." in repr(tensor) and "5." in str(tensor)
+    assert np.array_equal(pickle.loads(pickle.dumps(tensor)).asnumpy(), expected)
+    assert tensor.to_torch().is_cuda  # reading it did not move it
