@@ -507,9 +507,12 @@ class Parameter(Tensor):
             # New values for a materialised Parameter (an optimizer's moments): make
             # them straight into the clone; copying this Parameter's data first, to
             # overwrite it at once, doubled the memory and time of building state.
+            # They live where this Parameter lives: an optimizer updates both in
+            # one kernel, which needs them on one device (a GPU, say).
             lazy = fresh.init is not None
             values = fresh._materialized().detach()
-            values = values.to(mstype.to_torch(self._dtype), copy=not lazy)
+            device = self._data.device if self._data is not None else values.device
+            values = values.to(device, mstype.to_torch(self._dtype), copy=not lazy)
             out = self._copy_state(self._requires_grad, values)
             fresh = None
         else:

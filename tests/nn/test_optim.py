@@ -41,10 +41,16 @@ STEPS = 3
 _ANY_FLOAT: Any = 2.0  # a float where an int is due, past the type checker
 
 
-def _params(seed: int = 0, dtype: Any = np.float32) -> list[Parameter]:
+def _on(array: np.ndarray, device: str) -> Tensor:
+    return Tensor.from_torch(torch.from_numpy(np.asarray(array)).to(device))
+
+
+def _params(
+    seed: int = 0, dtype: Any = np.float32, device: str = "cpu"
+) -> list[Parameter]:
     rng = np.random.default_rng(seed)
     return [
-        Parameter(Tensor(rng.standard_normal(shape).astype(dtype)), name=name)
+        Parameter(_on(rng.standard_normal(shape).astype(dtype), device), name=name)
         for name, shape in SHAPES.items()
     ]
 
@@ -61,16 +67,20 @@ def _grads(seed: int, dtype: Any = np.float32) -> list[dict[str, np.ndarray]]:
 
 
 def _check_against_reference(
-    make: Any, formula: dict[str, Any], seed: int = 0, dtype: Any = np.float32
+    make: Any,
+    formula: dict[str, Any],
+    seed: int = 0,
+    dtype: Any = np.float32,
+    device: str = "cpu",
 ) -> bool:
-    params = _params(seed, dtype)
+    params = _params(seed, dtype, device)
     opt = make(params)
     flags = zip(opt.parameters, opt.decay_flags, strict=True)
     decay = {p.name: flag for p, flag in flags}
     reference = Reference(formula, {p.name: p.asnumpy() for p in params}, decay)
     ok = True
     for grads in _grads(seed, dtype):
-        opt(tuple(Tensor(grads[p.name]) for p in opt.parameters))
+        opt(tuple(_on(grads[p.name], device) for p in opt.parameters))
         expected = reference.step(grads)
         ok &= all(
             np.allclose(p.asnumpy(), expected[p.name], atol=ATOL, rtol=RTOL)
@@ -299,6 +309,22 @@ def test_foreach_path_matches_float64_reference(
 ) -> None:
     monkeypatch.setattr(_kernels, "can_fuse", lambda tensors: False)
     assert _check_against_reference(make, formula, seed=1)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "foreach"])
+@pytest.mark.parametrize(("case_id", "make", "formula"), CASES, ids=CASE_IDS)
+def test_cuda_parameters_match_float64_reference_and_stay_on_the_gpu(
+    case_id: str, make: Any, formula: Any, fused: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not fused:
+        monkeypatch.setattr(_kernels, "can_fuse", lambda tensors: False)
+    assert _check_against_reference(make, formula, seed=2, device="cuda")
+    params = _params(device="cuda")
+    opt = make(params)
+    ones = [torch.ones_like(p.to_torch()) for p in opt.parameters]  # its order
+    opt(tuple(Tensor.from_torch(g) for g in ones))
+    assert {p.to_torch().device.type for p in params} == {"cuda"}
 
 
 @pytest.mark.parametrize(
